@@ -1,0 +1,10 @@
+//go:build unix && !linux
+
+package udp
+
+import (
+	"errors"
+	"net"
+)
+
+func forceRecvBuffer(*net.UDPConn, int) error { return errors.ErrUnsupported }
