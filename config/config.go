@@ -1,6 +1,12 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
 
 // Config is the whole snbridge configuration. Its fields mirror the TOML
 // file one to one; the toml tags are the exact key names.
@@ -224,4 +230,14 @@ func (c Config) Redacted() Config {
 		c.Upstream.Credentials = creds
 	}
 	return c
+}
+
+// WriteTOML writes c as TOML that Load reads back to an equal Config
+// (durations and sizes in their string forms). Use c.Redacted() first to
+// keep passwords out of logs.
+func (c Config) WriteTOML(w io.Writer) error {
+	if err := toml.NewEncoder(w).Encode(c); err != nil {
+		return fmt.Errorf("encode config: %w", err)
+	}
+	return nil
 }

@@ -89,18 +89,20 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 // String returns the shortest exact form: "256MiB", "1GB", "12345".
 func (b ByteSize) String() string {
 	n := int64(b)
-	if n == 0 {
-		return "0"
-	}
-	for _, u := range []struct {
-		name string
-		mult int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}} {
-		if n%u.mult == 0 {
-			return strconv.FormatInt(n/u.mult, 10) + u.name
+	best, unit := n, ""
+	if n != 0 {
+		for _, u := range sizeUnits {
+			if u.mult > 1 && n%u.mult == 0 && n/u.mult < best {
+				best, unit = n/u.mult, displayUnits[u.name]
+			}
 		}
 	}
-	return strconv.FormatInt(n, 10)
+	return strconv.FormatInt(best, 10) + unit
+}
+
+var displayUnits = map[string]string{
+	"kib": "KiB", "mib": "MiB", "gib": "GiB", "tib": "TiB",
+	"kb": "KB", "mb": "MB", "gb": "GB", "tb": "TB",
 }
 
 // MarshalText writes String(), which UnmarshalText reads back.

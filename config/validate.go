@@ -163,6 +163,10 @@ func joinInts(v []int) string {
 // a free port. It returns a normalised key for duplicate detection ("" for
 // port 0) and whether the address is valid.
 func checkListen(p *problems, path, addr string) (string, bool) {
+	if addr == "" {
+		p.add(path, "required (host:port, e.g. \"0.0.0.0:1884\" or \"[::]:1884\")")
+		return "", false
+	}
 	host, port, ok := splitHostPort(p, path, addr)
 	if !ok {
 		return "", false
@@ -302,7 +306,7 @@ func (c *Config) checkURL(p *problems) bool {
 		return false
 	}
 	if !slices.Contains(upstreamSchemes, u.Scheme) {
-		p.add(path, "scheme %q is not %s", u.Scheme, strings.Join(upstreamSchemes, ", "))
+		p.add(path, "scheme %q is not one of %s", u.Scheme, strings.Join(upstreamSchemes, ", "))
 		return false
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
