@@ -384,3 +384,22 @@ func TestUpstreamTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestInlineArrays(t *testing.T) {
+	c, err := Parse([]byte("[transport]\nudp = [{ listen = \"127.0.0.1:1\" }]\nxbee = [{ device = \"/dev/ttyUSB0\", baud = 115200 }]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultXBee()
+	want.Device, want.Baud = "/dev/ttyUSB0", 115200
+	if diff := cmp.Diff([]XBee{want}, c.Transport.XBee); diff != "" {
+		t.Errorf("inline xbee (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]UDP{{Listen: "127.0.0.1:1"}}, c.Transport.UDP); diff != "" {
+		t.Errorf("inline udp (-want +got):\n%s", diff)
+	}
+	_, err = Parse([]byte("[transport]\nudp = [{ listen = \"127.0.0.1:1\" }, { listen = \"127.0.0.1:2\", bad = 1 }]\n"))
+	if err == nil || err.Error() != "unknown key transport.udp[1].bad" {
+		t.Errorf("inline unknown key: %v", err)
+	}
+}

@@ -84,8 +84,9 @@ func decodeError(err error) error {
 	return err
 }
 
-// tableArray returns the array of tables at key in raw, or nil.
-func tableArray(raw map[string]any, key ...string) []map[string]any {
+// tableArray returns the array of tables at key in raw, written as
+// [[x.y]] sections or inline (y = [{...}]), or nil.
+func tableArray(raw map[string]any, key ...string) []any {
 	var node any = raw
 	for _, k := range key {
 		m, ok := node.(map[string]any)
@@ -94,8 +95,17 @@ func tableArray(raw map[string]any, key ...string) []map[string]any {
 		}
 		node = m[k]
 	}
-	arr, _ := node.([]map[string]any)
-	return arr
+	switch arr := node.(type) {
+	case []map[string]any:
+		out := make([]any, len(arr))
+		for i, e := range arr {
+			out[i] = e
+		}
+		return out
+	case []any:
+		return arr
+	}
+	return nil
 }
 
 // unknownKeys turns undecoded keys into errors, naming only the outermost

@@ -14,7 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/snbridge/snbridge/mqttsn"
 )
 
 // problems collects every validation problem, each prefixed by its TOML path.
@@ -416,21 +417,11 @@ func (c *Config) validatePredefined(p *problems) {
 	}
 }
 
-// checkTopicName checks an MQTT topic name to publish to: not empty, at
-// most 65535 bytes of UTF-8 without U+0000 and without the wildcards +
-// and # (MQTT 3.1.1 §4.7).
+// checkTopicName checks an MQTT topic name to publish to, with the
+// codec's own rule so that config and gateway agree.
 func checkTopicName(s string) error {
-	switch {
-	case s == "":
-		return errors.New("empty topic name")
-	case len(s) > math.MaxUint16:
-		return fmt.Errorf("topic name of %d bytes is longer than 65535", len(s))
-	case !utf8.ValidString(s):
-		return fmt.Errorf("topic name %q is not valid UTF-8", s)
-	case strings.ContainsRune(s, 0):
-		return fmt.Errorf("topic name %q contains U+0000", s)
-	case strings.ContainsAny(s, "+#"):
-		return fmt.Errorf("topic name %q contains a wildcard (+ or #)", s)
+	if err := mqttsn.ValidateTopicName(s); err != nil {
+		return fmt.Errorf("%q: %w", s, err)
 	}
 	return nil
 }
