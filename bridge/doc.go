@@ -1,0 +1,73 @@
+// Package bridge is the gateway of snbridge: it reads MQTT-SN datagrams
+// from any number of transports, routes them to per-client sessions
+// ([session.Session], the protocol rules of MQTT-SN 1.2 §6) and carries
+// out what the sessions decide: packets back to the clients and
+// operations on an [Upstream] (a remote broker through the paho adapter,
+// or the embedded broker).
+//
+// # What it does
+//
+//   - Client routing. A client is keyed by the transport it talks on, its
+//     [transport.Addr] on that transport and, for a client behind a
+//     forwarder (Forwarder Encapsulation, MQTT-SN 1.2 §5.5), its Wireless
+//     Node Id. Replies to an encapsulated client go back encapsulated, to
+//     the same forwarder, with the same node id.
+//   - Session lookup by ClientId: a CONNECT with a ClientId that already
+//     has a session takes it over from wherever it was (the old address is
+//     forgotten); a PINGREQ carrying a ClientId (a sleeping client waking
+//     up, perhaps from a new address after NAT rebinding) does the same.
+//   - Packets from an address without a session that need one get an
+//     unsolicited DISCONNECT (MQTT-SN 1.2 §6.12). Exceptions: CONNECT
+//     (opens a session), SEARCHGW (answered with GWINFO), PUBLISH QoS -1
+//     (forwarded), PINGREQ with a known ClientId (moves the session),
+//     ADVERTISE and GWINFO (other gateways and clients taking part in
+//     discovery; ignored).
+//   - PUBLISH QoS -1 (MQTT-SN 1.2 §6.8) from any address, connected or
+//     not, with a predefined topic id or a short topic name, is published
+//     at QoS 0 through an upstream session the gateway owns (client id
+//     "snbridge-gw<GwId>"), opened on first use. A QoS -1 PUBLISH never
+//     reaches a client's session.
+//   - Discovery (MQTT-SN 1.2 §6.1): ADVERTISE on every transport with a
+//     broadcast address, at start-up and then every AdvertiseInterval;
+//     SEARCHGW is answered with GWINFO to the sender and, when the
+//     transport it came in on has a broadcast address, broadcast there too.
+//   - Predefined topic ids: a global table plus per-client entries
+//     (MQTT-SN 1.2 §6.7), handed to each session and used for QoS -1.
+//
+// # What it does not do
+//
+// It does not implement the protocol rules of a client session (they are
+// in package session), speak MQTT (the [Upstream] adapters do), parse
+// configuration files or own the transports' configuration. It does not
+// run the [Upstream]: the caller runs Upstream.Run beside Gateway.Run.
+//
+// # Concurrency
+//
+// [Gateway.Run] starts one reader goroutine per transport and runs one
+// loop goroutine that owns all client state; no goroutine is started per
+// packet or per client. A reader parses each datagram (a datagram that
+// does not parse is counted, logged through a sampler and dropped) and
+// hands it to the loop over a bounded channel; when the loop falls behind,
+// readers block and the kernel's socket buffer absorbs (or drops) the
+// excess.
+//
+// Upstream callbacks (completions and deliveries) only append to a queue
+// under a mutex and wake the loop; they never block. Completions are never
+// dropped: there is at most one per operation the loop issued, so their
+// number is bounded by the operations in flight. Deliveries are dropped,
+// counted (Stats.DeliveriesDropped) and logged when Config.EventQueue of
+// them are already waiting. Session timers are kept in a heap ordered by
+// each session's NextDeadline, served by a single timer.
+//
+// # Buffer ownership
+//
+// A datagram is read into the reader's scratch buffer, copied into a
+// pooled inbound buffer and parsed there; the parsed packet aliases that
+// buffer until the loop has handled it and returned it to the pool. A
+// payload handed to the upstream (Message.Payload) is always a fresh copy;
+// a message delivered by the upstream is owned by the gateway from then on
+// and is only read. Transports do not keep the bytes passed to WriteTo, so
+// the loop encodes every outgoing packet into one reused buffer.
+//
+// Run closes the transports when its context is cancelled.
+package bridge

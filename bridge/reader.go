@@ -1,0 +1,173 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/snbridge/snbridge/mqttsn"
+	"github.com/snbridge/snbridge/transport"
+)
+
+const (
+	// maxDatagram is the largest datagram read: an MQTT-SN message is at
+	// most 65535 octets (3-octet length form), plus room to notice more.
+	maxDatagram = 64*1024 + 1
+	// smallBuf is the size of a pooled inbound buffer; longer datagrams
+	// get a buffer of their own.
+	smallBuf = 256
+	// maxNodeID is the longest Wireless Node Id the gateway keys clients
+	// by (a ZigBee EUI-64 is 8 octets, an IPv6 address 16).
+	maxNodeID = 32
+)
+
+var errNodeIDTooLong = errors.New("wireless node id longer than 32 octets")
+var errNestedEncapsulation = errors.New("nested forwarder encapsulation")
+
+// nodeKey is a Wireless Node Id as a comparable value. [MQTT-SN 1.2 §5.5]
+type nodeKey struct {
+	n uint8
+	b [maxNodeID]byte
+}
+
+func (k *nodeKey) set(id []byte) { k.n = uint8(copy(k.b[:], id)) }
+
+func (k *nodeKey) bytes() []byte { return k.b[:k.n] }
+
+// clientKey names a client: the transport it talks on, its address there,
+// and, behind a forwarder, its Wireless Node Id.
+type clientKey struct {
+	tr    int
+	addr  transport.Addr
+	encap bool
+	node  nodeKey
+}
+
+// inbound is one parsed datagram travelling from a reader to the loop.
+// pkt aliases buf; both belong to the loop until it calls release.
+type inbound struct {
+	r      *reader
+	key    clientKey
+	radius uint8
+	buf    []byte
+	small  [smallBuf]byte
+	pkt    mqttsn.Packet
+}
+
+func (ib *inbound) release() {
+	ib.buf = nil
+	ib.r.free <- ib // never blocks: the channel holds every inbound of r
+}
+
+// reader is the goroutine reading one transport.
+type reader struct {
+	g    *Gateway
+	tr   int
+	conn transport.Conn
+	free chan *inbound
+}
+
+func newReader(g *Gateway, tr int, conn transport.Conn) *reader {
+	r := &reader{g: g, tr: tr, conn: conn, free: make(chan *inbound, g.cfg.InboundQueue)}
+	for range g.cfg.InboundQueue {
+		r.free <- &inbound{r: r}
+	}
+	return r
+}
+
+func (r *reader) run(ctx context.Context) {
+	g := r.g
+	scratch := make([]byte, maxDatagram)
+	errs := 0
+	for {
+		n, from, err := r.conn.ReadFrom(scratch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				g.log.Error().Err(err).Int("transport", r.tr).Msg("transport closed, reader stopped")
+				return
+			}
+			g.stats.readErrors.Add(1)
+			g.badLog.Warn().Err(err).Int("transport", r.tr).Msg("transport read failed")
+			errs++
+			if !sleepCtx(ctx, backoff(errs)) {
+				return
+			}
+			continue
+		}
+		errs = 0
+		g.stats.datagramsIn.Add(1)
+		var ib *inbound
+		select {
+		case ib = <-r.free:
+		case <-ctx.Done():
+			return
+		}
+		if n <= smallBuf {
+			ib.buf = ib.small[:n]
+		} else {
+			ib.buf = make([]byte, n)
+		}
+		copy(ib.buf, scratch[:n])
+		ib.key = clientKey{tr: r.tr, addr: from}
+		if err := r.parse(ib); err != nil {
+			g.stats.malformed.Add(1)
+			g.badLog.Warn().Err(err).Int("transport", r.tr).Stringer("addr", from).Int("len", n).Msg("malformed datagram dropped")
+			ib.release()
+			continue
+		}
+		select {
+		case g.in <- ib:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// parse parses ib.buf into ib.pkt, unwrapping Forwarder Encapsulation:
+// the client is then the (forwarder, node id) pair. [MQTT-SN 1.2 §5.5]
+func (r *reader) parse(ib *inbound) error {
+	if err := mqttsn.Parse(ib.buf, &ib.pkt); err != nil {
+		return err
+	}
+	if ib.pkt.Type != mqttsn.TypeEncapsulated {
+		return nil
+	}
+	e := &ib.pkt.Encapsulated
+	if len(e.NodeID) > maxNodeID {
+		r.g.stats.unsupportedNodeIDs.Add(1)
+		return errNodeIDTooLong
+	}
+	ib.key.encap = true
+	ib.key.node.set(e.NodeID)
+	ib.radius = e.Radius
+	if err := mqttsn.Parse(e.Message, &ib.pkt); err != nil {
+		return fmt.Errorf("encapsulated message: %w", err)
+	}
+	if ib.pkt.Type == mqttsn.TypeEncapsulated {
+		return errNestedEncapsulation
+	}
+	r.g.stats.encapsulatedIn.Add(1)
+	return nil
+}
+
+func backoff(n int) time.Duration {
+	d := time.Millisecond << min(n, 10)
+	return min(d, time.Second)
+}
+
+// sleepCtx waits for d or ctx; it reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
