@@ -33,6 +33,9 @@ func TestByteSize(t *testing.T) {
 			t.Errorf("UnmarshalText(%q) = %d, %v; want %d", tt.in, b, err, tt.want)
 			continue
 		}
+		if b.Int64() != int64(tt.want) {
+			t.Errorf("Int64() = %d", b.Int64())
+		}
 		text, _ := b.MarshalText()
 		if string(text) != tt.text {
 			t.Errorf("MarshalText(%d) = %q, want %q", b, text, tt.text)

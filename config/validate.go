@@ -78,8 +78,6 @@ func (c *Config) validateGateway(p *problems) {
 		p.add("gateway.advertise_interval", "%s out of range 0s..%s (0 = never advertise)", a, maxAdvertise)
 	case a%time.Second != 0:
 		p.add("gateway.advertise_interval", "%s is not a whole number of seconds", a)
-	case a > 0 && a < time.Second:
-		p.add("gateway.advertise_interval", "%s is shorter than 1s", a)
 	}
 	if g.RetryInterval <= 0 {
 		p.add("gateway.retry_interval", "%s must be positive", g.RetryInterval)
