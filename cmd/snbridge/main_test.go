@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/snbridge/snbridge/bridge/bridgetest"
+	"github.com/snbridge/snbridge/mqttsn"
+	"github.com/snbridge/snbridge/mqttsn/client"
+	"github.com/snbridge/snbridge/transport"
+	"github.com/snbridge/snbridge/transport/udp"
+)
+
+const testVersion = "v0.0.0-test"
+
+// binary is the snbridge built once for the tests that run it.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "snbridge-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "snbridge")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build snbridge:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runBinary runs snbridge with args to completion.
+func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("run snbridge %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "snbridge.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runBinary(t, "--version")
+	if code != 0 || strings.TrimSpace(out) != "snbridge "+testVersion {
+		t.Fatalf("--version: exit %d, output %q; want 0, %q", code, out, "snbridge "+testVersion)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		config   string
+		wantCode int
+		want     []string // substrings of the output
+	}{
+		{
+			name:     "valid",
+			config:   "[gateway]\nid = 3\nmode = \"aggregating\"\n\n[[transport.udp]]\nlisten = \"127.0.0.1:1884\"\n\n[[predefined]]\nid = 1\ntopic = \"site/alarm\"\n",
+			wantCode: 0,
+			want:     []string{"configuration valid"},
+		},
+		{
+			name:     "every problem listed",
+			config:   "[gateway]\nid = 300\nmode = \"sideways\"\nadvertize = \"1m\"\n\n[log]\nlevel = \"loud\"\n",
+			wantCode: 1,
+			want:     []string{"invalid configuration", "gateway.id", "gateway.mode", "unknown key gateway.advertize", "log.level"},
+		},
+		{
+			name:     "syntax error",
+			config:   "[gateway\nid = 1\n",
+			wantCode: 1,
+			want:     []string{"invalid configuration", "line"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runBinary(t, "--check", "-c", writeConfig(t, tt.config))
+			all := out + errOut
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, tt.wantCode, all)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("output lacks %q:\n%s", w, all)
+				}
+			}
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		_, errOut, code := runBinary(t, "--check", "-c", filepath.Join(t.TempDir(), "nope.toml"))
+		if code == 0 || !strings.Contains(errOut, "nope.toml") {
+			t.Fatalf("exit %d, output %q; want non-zero naming the file", code, errOut)
+		}
+	})
+	t.Run("bad flag", func(t *testing.T) {
+		if _, _, code := runBinary(t, "--no-such-flag"); code != 2 {
+			t.Fatalf("exit %d, want 2", code)
+		}
+	})
+}
+
+// freeAddr returns a loopback host:port that was free a moment ago.
+func freeAddr(t *testing.T, network string) string {
+	t.Helper()
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+}
+
+// TestRunStandalone starts the binary on a temp config (standalone on the
+// embedded broker) and sees a sensor's publish arrive at an MQTT
+// subscriber of the embedded broker; SIGTERM then stops it cleanly.
+func TestRunStandalone(t *testing.T) {
+	snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
+	path := writeConfig(t, fmt.Sprintf(`[gateway]
+id = 9
+
+[[transport.udp]]
+listen = %q
+
+[broker]
+listen = %q
+
+[[predefined]]
+id = 5
+topic = "site/alarm"
+
+[log]
+level = "debug"
+format = "json"
+`, snAddr, mqttAddr))
+
+	cmd := exec.Command(binary, "-c", path)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	running := make(chan struct{})
+	var logs syncBuffer
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var once bool
+		for sc.Scan() {
+			logs.add(sc.Text())
+			var line struct{ Message string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "snbridge running" && !once {
+				once = true
+				close(running)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	select {
+	case <-running:
+	case err := <-exited:
+		t.Fatalf("snbridge exited early: %v\n%s", err, logs.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("snbridge did not start")
+	}
+
+	sub := bridgetest.Subscribe(t, "tcp://"+mqttAddr, "site/#", 1)
+	conn, err := udp.Listen(udp.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := netipAddr(snAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.Open(conn, client.Config{Gateway: gw, ClientID: "sensor-7", KeepAlive: time.Minute, CleanSession: true})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	id, err := c.Register(ctx, "site/temp")
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if err := c.Publish(ctx, client.Registered(id), mqttsn.QoS1, false, []byte("21.5")); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if m := bridgetest.Recv(t, sub, 10*time.Second); m.Topic != "site/temp" || string(m.Payload) != "21.5" {
+		t.Fatalf("subscriber got %q %q", m.Topic, m.Payload)
+	}
+	if err := c.Publish(ctx, client.Predefined(5), mqttsn.QoSMinus1, false, []byte("fire")); err != nil {
+		t.Fatalf("publish QoS -1: %v", err)
+	}
+	if m := bridgetest.Recv(t, sub, 10*time.Second); m.Topic != "site/alarm" || string(m.Payload) != "fire" {
+		t.Fatalf("subscriber got %q %q", m.Topic, m.Payload)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("snbridge exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("snbridge did not stop on SIGTERM")
+	}
+}
+
+func netipAddr(s string) (transport.Addr, error) {
+	ap, err := net.ResolveUDPAddr("udp", s)
+	if err != nil {
+		return transport.Addr{}, err
+	}
+	return transport.UDPAddr(ap.AddrPort()), nil
+}
+
+// syncBuffer collects log lines from one goroutine for another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) add(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(line)
+	s.b.WriteByte('\n')
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/bridge/embedded"
+	"github.com/snbridge/snbridge/config"
+	"github.com/snbridge/snbridge/mqttsn/session"
+	"github.com/snbridge/snbridge/transport"
+	"github.com/snbridge/snbridge/transport/udp"
+)
+
+// run wires a validated configuration into running parts: transports,
+// the embedded broker (always, with its [broker] listener), the upstream
+// (the remote broker through paho when [upstream] url is set, the
+// embedded broker otherwise) and the gateway. It returns when ctx is
+// cancelled (nil) or when a part fails (its error, after stopping the
+// others).
+func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
+	conns, err := openTransports(cfg, log)
+	if err != nil {
+		return err
+	}
+	broker, err := embedded.New(embedded.Config{
+		Listen: cfg.Broker.Listen,
+		Logger: log.With().Str("component", "bridge/embedded").Logger(),
+	})
+	if err != nil {
+		closeAll(conns)
+		return fmt.Errorf("embedded broker: %w", err)
+	}
+	parts := []func(context.Context) error{broker.Run}
+	var up bridge.Upstream = broker
+	if !cfg.Standalone() {
+		remote, err := newRemote(cfg, log)
+		if err != nil {
+			closeAll(conns)
+			return err
+		}
+		up = remote
+		parts = append(parts, remote.Run)
+	}
+	gw, err := bridge.New(gatewayConfig(cfg, conns, up, log))
+	if err != nil {
+		closeAll(conns)
+		return err
+	}
+	parts = append(parts, gw.Run)
+
+	g, ctx := errgroup.WithContext(ctx)
+	for _, run := range parts {
+		g.Go(func() error { return run(ctx) })
+	}
+	log.Info().Int("transports", len(conns)).Bool("standalone", cfg.Standalone()).
+		Str("mode", cfg.Gateway.Mode).Str("broker_listen", cfg.Broker.Listen).Msg("snbridge running")
+	return g.Wait()
+}
+
+// openTransports opens every configured transport; on failure it closes
+// the ones already open.
+func openTransports(cfg config.Config, log zerolog.Logger) ([]transport.Conn, error) {
+	var conns []transport.Conn
+	for i, u := range cfg.Transport.UDP {
+		c, err := udp.Listen(udp.Config{
+			Listen:     u.Listen,
+			Broadcast:  u.Broadcast,
+			RecvBuffer: int(u.RecvBuffer.Int64()),
+			Logger:     log.With().Str("component", "transport/udp").Logger(),
+		})
+		if err != nil {
+			closeAll(conns)
+			return nil, fmt.Errorf("transport.udp[%d]: %w", i, err)
+		}
+		log.Info().Stringer("addr", c.LocalAddr()).Stringer("broadcast", c.BroadcastAddr()).Msg("UDP transport listening")
+		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		return nil, errors.New("no transport configured")
+	}
+	return conns, nil
+}
+
+func closeAll(conns []transport.Conn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+// gatewayConfig maps the [gateway], [[predefined]] and credential settings
+// onto the gateway's Config.
+func gatewayConfig(cfg config.Config, conns []transport.Conn, up bridge.Upstream, log zerolog.Logger) bridge.Config {
+	gc := cfg.Gateway
+	bc := bridge.Config{
+		Transports: conns,
+		Upstream:   up,
+		Session: session.Config{
+			RetryInterval: gc.RetryInterval.Std(),
+			RetryCount:    gc.RetryCount,
+			SleepBuffer:   gc.SleepBuffer,
+			BufferQoS0:    gc.BufferQoS0,
+			MaxTopics:     gc.MaxTopics,
+			MaxInflight:   gc.MaxInflight,
+		},
+		GatewayID:         uint8(gc.ID),
+		MaxClients:        gc.MaxClients,
+		AdvertiseInterval: gc.AdvertiseInterval.Std(),
+		Logger:            log,
+	}
+	for _, p := range cfg.Predefined {
+		bc.Predefined = append(bc.Predefined, bridge.PredefinedTopic{ID: uint16(p.ID), Topic: p.Topic, ClientID: p.ClientID})
+	}
+	if len(cfg.Upstream.Credentials) > 0 {
+		bc.Credentials = make(map[string]bridge.Credentials, len(cfg.Upstream.Credentials))
+		for _, c := range cfg.Upstream.Credentials {
+			bc.Credentials[c.ClientID] = bridge.Credentials{Username: c.Username, Password: c.Password}
+		}
+	}
+	return bc
+}
