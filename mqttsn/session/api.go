@@ -48,6 +48,11 @@ type Config struct {
 	MaxTopics     int           // registered topic ids per client; default 1000
 	MaxInflight   int           // client PUBLISHes (QoS 1/2) awaiting the upstream; default 32
 	MaxQueue      int           // messages queued towards an awake/active client; default 1000
+	// MaxPacket is the largest MQTT-SN message the client's transport
+	// carries (transport.Conn.MaxPayload); a message whose REGISTER or
+	// PUBLISH would be longer is dropped [MQTT-SN 1.2 §6.10]. 0 = 65535.
+	// (Added by the session package; additive.)
+	MaxPacket int
 	// Predefined resolves predefined topic ids for this client (global
 	// table plus the client's own entries). Nil means none.
 	Predefined Predefined
