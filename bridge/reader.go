@@ -48,12 +48,13 @@ type clientKey struct {
 // inbound is one parsed datagram travelling from a reader to the loop.
 // pkt aliases buf; both belong to the loop until it calls release.
 type inbound struct {
-	r      *reader
-	key    clientKey
-	radius uint8
-	buf    []byte
-	small  [smallBuf]byte
-	pkt    mqttsn.Packet
+	r          *reader
+	key        clientKey
+	radius     uint8
+	badConnect bool // a CONNECT to refuse: invalid ClientId or ProtocolId
+	buf        []byte
+	small      [smallBuf]byte
+	pkt        mqttsn.Packet
 }
 
 func (ib *inbound) release() {
@@ -130,9 +131,12 @@ func (r *reader) run(ctx context.Context) {
 
 // parse parses ib.buf into ib.pkt, unwrapping Forwarder Encapsulation:
 // the client is then the (forwarder, node id) pair. [MQTT-SN 1.2 §5.5]
+// A CONNECT that parses but for its ClientId or ProtocolId comes through
+// with badConnect set, to be refused with a CONNACK.
 func (r *reader) parse(ib *inbound) error {
+	ib.badConnect = false
 	if err := mqttsn.Parse(ib.buf, &ib.pkt); err != nil {
-		return err
+		return r.connectError(ib, err)
 	}
 	if ib.pkt.Type != mqttsn.TypeEncapsulated {
 		return nil
@@ -146,6 +150,9 @@ func (r *reader) parse(ib *inbound) error {
 	ib.key.node.set(e.NodeID)
 	ib.radius = e.Radius
 	if err := mqttsn.Parse(e.Message, &ib.pkt); err != nil {
+		if r.connectError(ib, err) == nil {
+			return nil
+		}
 		return fmt.Errorf("encapsulated message: %w", err)
 	}
 	if ib.pkt.Type == mqttsn.TypeEncapsulated {
@@ -153,6 +160,20 @@ func (r *reader) parse(ib *inbound) error {
 	}
 	r.g.stats.encapsulatedIn.Add(1)
 	return nil
+}
+
+// connectError returns nil, setting ib.badConnect, when err rejects only
+// the ClientId or ProtocolId of a CONNECT; otherwise it returns err.
+func (r *reader) connectError(ib *inbound, err error) error {
+	var pe *mqttsn.ParseError
+	if errors.As(err, &pe) && pe.Type == mqttsn.TypeConnect &&
+		(errors.Is(err, mqttsn.ErrClientID) || errors.Is(err, mqttsn.ErrProtocolID)) {
+		ib.badConnect = true
+		ib.pkt.Type = mqttsn.TypeConnect
+		r.g.badLog.Info().Err(err).Stringer("addr", ib.key.addr).Msg("CONNECT refused")
+		return nil
+	}
+	return err
 }
 
 func backoff(n int) time.Duration {

@@ -67,6 +67,13 @@ func (g *Gateway) handleInbound(ib *inbound) {
 // connect finds or creates the session of a CONNECT's ClientId and moves
 // it to the sender's address. [MQTT-SN 1.2 §6.2]
 func (g *Gateway) connect(ib *inbound) {
+	if ib.badConnect {
+		// [MQTT-SN 1.2 §5.3.1, §5.3.8] a ClientId outside 1..23 octets or
+		// another protocol version: refused as not supported.
+		g.stats.clientsRejected.Add(1)
+		g.sendConnack(ib, mqttsn.RejectedNotSupported)
+		return
+	}
 	id := ib.pkt.Connect.ClientID
 	c := g.byID[string(id)]
 	if c == nil {

@@ -14,7 +14,7 @@ type Stats struct {
 	SendUnbound        uint64 // packets for a session that has no address (not sent)
 	UnknownClient      uint64 // packets from an address without a session (answered with DISCONNECT)
 	Ignored            uint64 // packets a gateway does not act on (ADVERTISE, GWINFO, ...)
-	ClientsRejected    uint64 // CONNECTs refused with congestion (MaxClients)
+	ClientsRejected    uint64 // CONNECTs refused (MaxClients, invalid ClientId or ProtocolId)
 	QoSMinus1In        uint64 // QoS -1 PUBLISHes forwarded upstream
 	QoSMinus1Dropped   uint64 // QoS -1 PUBLISHes dropped (bad topic, gateway session down)
 	DeliveriesDropped  uint64 // upstream messages dropped because the event queue was full
