@@ -61,6 +61,7 @@ type Conn struct {
 	maxLen    int
 	log       zerolog.Logger
 
+	closed              atomic.Bool // set by Close: batched datagrams are not served after it
 	received, truncated atomic.Uint64
 	sent, sendErrs      atomic.Uint64
 }
@@ -159,6 +160,9 @@ func maxPayload(network string) int {
 // [net.ErrClosed].
 func (c *Conn) ReadFrom(b []byte) (int, transport.Addr, error) {
 	for {
+		if c.closed.Load() {
+			return 0, transport.Addr{}, fmt.Errorf("udp: read %v: %w", c.local, net.ErrClosed)
+		}
 		n, from, err := c.rd.read(b)
 		if err != nil {
 			return 0, transport.Addr{}, fmt.Errorf("udp: read: %w", err)
@@ -210,6 +214,7 @@ func (c *Conn) MaxPayload() int { return c.maxLen }
 
 // Close closes the socket and unblocks ReadFrom.
 func (c *Conn) Close() error {
+	c.closed.Store(true)
 	if err := c.uc.Close(); err != nil {
 		return fmt.Errorf("udp: close %v: %w", c.local, err)
 	}

@@ -160,6 +160,28 @@ func TestSeveralListeners(t *testing.T) {
 	}
 }
 
+// TestCloseDropsBatched checks that datagrams already read in a batch are
+// not served after Close.
+func TestCloseDropsBatched(t *testing.T) {
+	c, err := Listen(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.WriteTo([]byte{2, 0x16}, c.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 16)
+	if _, _, err := c.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, _, err := c.ReadFrom(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrom after Close = %v, want net.ErrClosed", err)
+	}
+}
+
 func TestCloseUnblocksRead(t *testing.T) {
 	for _, listen := range []string{"127.0.0.1:0", "[::1]:0"} {
 		c, err := Listen(Config{Listen: listen})
