@@ -1,7 +1,10 @@
 package bridgetest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +106,30 @@ func TestPasswordFile(t *testing.T) {
 				t.Fatal("connect succeeded, want refused")
 			}
 		})
+	}
+}
+
+func TestTLSListener(t *testing.T) {
+	f := WriteTLSFiles(t, "broker.test")
+	m := StartMosquittoWith(t, Options{Listener: f.MosquittoListener(true), Scheme: "ssl"})
+	if !strings.HasPrefix(m.URL(), "ssl://") {
+		t.Fatalf("URL() = %q", m.URL())
+	}
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(f.CAFile)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("read CA: %v", err)
+	}
+	cert, err := tls.LoadX509KeyPair(f.ClientCert, f.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Connect(t, m.URL(), func(o *mqtt.ClientOptions) {
+		o.SetTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: "broker.test"})
+	})
+	ch := SubscribeClient(t, c, "bt/tls", 1)
+	PublishClient(t, c, "bt/tls", []byte("secure"), 1, false)
+	if got := Recv(t, ch, recvTimeout); string(got.Payload) != "secure" {
+		t.Errorf("got %+v", got)
 	}
 }
