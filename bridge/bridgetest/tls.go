@@ -77,7 +77,6 @@ func (f TLSFiles) MosquittoListener(requireCert bool) string {
 	return s
 }
 
-
 func newCert(t testing.TB, parentKey *ecdsa.PrivateKey, parent, tmpl *x509.Certificate) (*ecdsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
