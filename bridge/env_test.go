@@ -59,7 +59,13 @@ type rawClient struct {
 
 func newRaw(t testing.TB, gw transport.Addr) *rawClient {
 	t.Helper()
-	r := &rawClient{t: t, conn: listenUDP(t, ""), gw: gw, in: make(chan []byte, 256)}
+	return newRawOn(t, listenUDP(t, ""), gw)
+}
+
+// newRawOn is newRaw on a transport of the caller's (closed at cleanup).
+func newRawOn(t testing.TB, conn transport.Conn, gw transport.Addr) *rawClient {
+	t.Helper()
+	r := &rawClient{t: t, conn: conn, gw: gw, in: make(chan []byte, 256)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -125,6 +131,14 @@ func (r *rawClient) expect(t mqttsn.MsgType) mqttsn.Packet {
 // nothing checks that no packet arrives within d.
 func (r *rawClient) nothing(d time.Duration) {
 	r.t.Helper()
+	select {
+	case b := <-r.in:
+		r.t.Fatalf("unexpected datagram from the gateway: % x", b)
+	default:
+	}
+	if d <= 0 {
+		return
+	}
 	select {
 	case b := <-r.in:
 		r.t.Fatalf("unexpected datagram from the gateway: % x", b)
