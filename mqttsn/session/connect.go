@@ -183,6 +183,7 @@ func (s *Session) onUpstreamOpened(now time.Time, err error, out []Effect) []Eff
 	waiting := s.upWant && s.state == Connecting && s.phase == phaseUpstream
 	if err != nil {
 		s.up = upClosed
+		s.forgetUpstreamRequests()
 		if !waiting {
 			return out
 		}

@@ -25,8 +25,6 @@ func (m *fuzzModel) reset() { m.reg, m.pub = 0, 0 }
 // client notes a packet the fuzzer feeds to the session.
 func (m *fuzzModel) client(p *mqttsn.Packet) {
 	switch p.Type {
-	case mqttsn.TypeConnect:
-		m.reset()
 	case mqttsn.TypeRegack:
 		if p.Regack.MsgID == m.reg {
 			m.reg = 0
@@ -51,8 +49,10 @@ func (m *fuzzModel) check(s *Session, now time.Time, ev Event, effs []Effect) {
 				m.t.Fatalf("event %d: state change %v->%v, model state %v", m.events, e.From, e.To, m.state)
 			}
 			m.state = e.To
-			if e.To == Lost || e.To == Disconnected {
-				m.reset() // the client's connection is over
+			if e.To == Lost || e.To == Disconnected || e.To == Connecting {
+				// The client's connection is over or starts again; a
+				// persistent session resumes with the same MsgIds.
+				m.reset()
 			}
 		case EffSend:
 			p := &e.Packet
@@ -80,9 +80,10 @@ func (m *fuzzModel) check(s *Session, now time.Time, ev Event, effs []Effect) {
 				}
 				m.pub = p.Publish.MsgID
 			case mqttsn.TypePubrel:
-				if p.Pubrel.MsgID == 0 || p.Pubrel.MsgID != m.pub {
+				if p.Pubrel.MsgID == 0 || (m.pub != 0 && p.Pubrel.MsgID != m.pub) {
 					m.t.Fatalf("event %d: PUBREL %d, outstanding PUBLISH %d", m.events, p.Pubrel.MsgID, m.pub)
 				}
+				m.pub = p.Pubrel.MsgID
 			}
 		}
 	}

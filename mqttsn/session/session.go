@@ -373,6 +373,7 @@ func (s *Session) abandonConnect(out []Effect) []Effect {
 // closeUpstream closes the client's upstream session, or arranges for an
 // opening one to be closed as soon as it is open.
 func (s *Session) closeUpstream(out []Effect) []Effect {
+	s.forgetUpstreamRequests()
 	switch s.up {
 	case upOpen:
 		s.up = upClosed
@@ -382,6 +383,22 @@ func (s *Session) closeUpstream(out []Effect) []Effect {
 		s.upWant = false
 	}
 	return out
+}
+
+// forgetUpstreamRequests drops the requests whose answers died with the
+// upstream session: pending SUBSCRIBE/UNSUBSCRIBE (the client gets no
+// SUBACK and retries after reconnecting) and client PUBLISHes not yet
+// acknowledged upstream (the client retransmits them). QoS 2 exchanges
+// already forwarded (PUBREC sent) are kept so that a duplicate is still
+// recognised. Late answers for dropped requests are ignored.
+func (s *Session) forgetUpstreamRequests() {
+	clear(s.subReq)
+	clear(s.unsubReq)
+	for id, in := range s.inflight {
+		if !in.AwaitRel {
+			delete(s.inflight, id)
+		}
+	}
 }
 
 // discard forgets everything a clean session must not keep: will,
