@@ -1,0 +1,305 @@
+package paho
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"github.com/snbridge/snbridge/bridge"
+)
+
+// quiesce is how long a DISCONNECT may take to be written, in ms.
+const quiesce = 250
+
+// tsession is a transparent-mode session: its own paho client and one
+// completer goroutine ([drive]) that issues the session's operations to
+// paho and completes them in issue order.
+type tsession struct {
+	u       *Upstream
+	info    bridge.ClientInfo
+	id      string // MQTT client id
+	user    string
+	pass    string
+	cl      mqtt.Client
+	deliver func(bridge.Message)
+	log     zerolog.Logger
+	q       *fifo[op]
+
+	abort     chan struct{} // closed: stop waiting for tokens
+	abortOnce sync.Once
+	closed    atomic.Bool // Close issued: no more deliveries or operations
+	connected atomic.Bool // the first connection was made
+
+	mu    sync.Mutex
+	grace *time.Timer     // bounds a Close's wait
+	subs  map[string]byte // current subscriptions, for resubscribing
+	ready bool            // Open completed; deliver directly
+	early []bridge.Message
+}
+
+var _ bridge.Session = (*tsession)(nil)
+
+func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
+	s := &tsession{
+		u:       u,
+		info:    info,
+		id:      u.cfg.ClientIDPrefix + info.ClientID,
+		deliver: deliver,
+		q:       newFIFO[op](),
+		abort:   make(chan struct{}),
+		subs:    make(map[string]byte),
+	}
+	s.log = u.log.With().Str("client_id", s.id).Logger()
+	s.user, s.pass = u.cfg.credentials(info.ClientID, info.Username, info.Password)
+	s.cl = mqtt.NewClient(u.clientOptions(s.id, s.user, s.pass).
+		SetCleanSession(info.CleanSession).
+		SetKeepAlive(keepAlive(info.KeepAlive)).
+		SetConnectRetry(false).
+		SetDefaultPublishHandler(s.onMessage).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(s.onLost))
+
+	u.mu.Lock()
+	if u.stopped {
+		u.mu.Unlock()
+		done(nil, ErrClosed)
+		return
+	}
+	u.sessions[s] = struct{}{}
+	u.wg.Add(1)
+	u.mu.Unlock()
+
+	s.q.push(op{kind: opOpen, doneOpen: done})
+	go func() {
+		defer u.wg.Done()
+		drive(s.q, s, s.abort, u.stop, ErrSessionClosed)
+		u.mu.Lock()
+		delete(u.sessions, s)
+		u.mu.Unlock()
+	}()
+}
+
+// Publish implements [bridge.Session].
+func (s *tsession) Publish(m bridge.Message, done func(error)) {
+	o := op{kind: opPublish, msg: m, doneErr: done}
+	switch {
+	case s.closed.Load():
+		o.err = ErrSessionClosed
+	case m.QoS > 2:
+		o.err = fmt.Errorf("paho: publish %q: invalid qos %d", m.Topic, m.QoS)
+	}
+	s.push(o)
+}
+
+// Subscribe implements [bridge.Session].
+func (s *tsession) Subscribe(filter string, qos byte, done func(byte, error)) {
+	o := op{kind: opSubscribe, filter: filter, qos: qos, doneSub: done}
+	switch {
+	case s.closed.Load():
+		o.err = ErrSessionClosed
+	case qos > 2:
+		o.err = fmt.Errorf("paho: subscribe %q: invalid qos %d", filter, qos)
+	}
+	s.push(o)
+}
+
+// Unsubscribe implements [bridge.Session].
+func (s *tsession) Unsubscribe(filter string, done func(error)) {
+	o := op{kind: opUnsubscribe, filter: filter, doneErr: done}
+	if s.closed.Load() {
+		o.err = ErrSessionClosed
+	}
+	s.push(o)
+}
+
+// Close implements [bridge.Session]. Outstanding operations get
+// Config.CloseTimeout to complete before they fail.
+func (s *tsession) Close(discard bool, done func()) {
+	if !s.closed.Swap(true) {
+		s.mu.Lock()
+		s.grace = time.AfterFunc(s.u.cfg.CloseTimeout, s.stopWaiting)
+		s.mu.Unlock()
+	}
+	s.push(op{kind: opClose, discard: discard, doneClose: done})
+}
+
+// push queues o for the completer; after the session ended, o fails on
+// the caller's goroutine.
+func (s *tsession) push(o op) {
+	if !s.q.push(o) {
+		o.fail(ErrSessionClosed)
+	}
+}
+
+func (s *tsession) stopWaiting() { s.abortOnce.Do(func() { close(s.abort) }) }
+
+// issue implements engine.
+func (s *tsession) issue(o *op) {
+	switch o.kind {
+	case opOpen:
+		o.tok = s.cl.Connect()
+	case opPublish:
+		o.tok = s.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
+		if o.msg.QoS == 0 { // done once handed over; report an immediate failure
+			if isDone(o.tok) {
+				o.err = o.tok.Error()
+			}
+			o.tok = nil
+		}
+		o.msg = bridge.Message{}
+	case opSubscribe:
+		s.mu.Lock()
+		s.subs[o.filter] = o.qos
+		s.mu.Unlock()
+		o.tok = s.cl.Subscribe(o.filter, o.qos, nil)
+	case opUnsubscribe:
+		s.mu.Lock()
+		delete(s.subs, o.filter)
+		s.mu.Unlock()
+		o.tok = s.cl.Unsubscribe(o.filter)
+	}
+}
+
+// complete implements engine.
+func (s *tsession) complete(o *op) bool {
+	switch o.kind {
+	case opOpen:
+		return s.opened(o)
+	case opPublish, opUnsubscribe:
+		o.doneErr(o.result())
+	case opSubscribe:
+		g, err := s.subscribed(o)
+		o.doneSub(g, err)
+	case opResubscribe:
+		if _, err := s.subscribed(o); err != nil {
+			s.log.Warn().Err(err).Str("topic", o.filter).Msg("resubscribe after reconnect failed")
+		}
+	case opClose:
+		s.end(o.discard)
+		o.doneClose()
+		return true
+	}
+	return false
+}
+
+// shutdown implements engine: Run is stopping; the broker-side state is
+// kept.
+func (s *tsession) shutdown() { s.end(false) }
+
+// opened completes the Open; true when it failed.
+func (s *tsession) opened(o *op) bool {
+	if err := o.result(); err != nil {
+		s.closed.Store(true)
+		s.cl.Disconnect(0) // stops a connect still in progress
+		s.log.Warn().Err(err).Msg("upstream session not opened")
+		o.doneOpen(nil, fmt.Errorf("paho: connect %s as %q: %w", s.u.url, s.id, err))
+		return true
+	}
+	s.log.Debug().Bool("clean", s.info.CleanSession).Msg("upstream session opened")
+	o.doneOpen(s, nil)
+	s.flushEarly()
+	return false
+}
+
+func (s *tsession) subscribed(o *op) (byte, error) {
+	err := o.result()
+	g := byte(0x80)
+	if err == nil {
+		g, err = granted(o.tok, o.filter, o.qos)
+	}
+	if err != nil {
+		s.mu.Lock()
+		if q, ok := s.subs[o.filter]; ok && q == o.qos {
+			delete(s.subs, o.filter)
+		}
+		s.mu.Unlock()
+		return 0x80, fmt.Errorf("paho: subscribe %q: %w", o.filter, err)
+	}
+	return g, nil
+}
+
+// end disconnects; with discard the broker-side session of a
+// CleanSession=false client is discarded too, by connecting once more
+// with clean session set. [MQTT 3.1.1 §3.1.2.4]
+func (s *tsession) end(discard bool) {
+	s.closed.Store(true)
+	s.mu.Lock()
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	s.mu.Unlock()
+	s.cl.Disconnect(quiesce)
+	if discard && !s.info.CleanSession {
+		c := mqtt.NewClient(s.u.clientOptions(s.id, s.user, s.pass).
+			SetCleanSession(true).SetAutoReconnect(false))
+		tok := c.Connect()
+		if !tok.WaitTimeout(s.u.cfg.ConnectTimeout) || tok.Error() != nil {
+			s.log.Warn().Err(tok.Error()).Msg("discarding broker session failed")
+		}
+		c.Disconnect(quiesce)
+	}
+	s.log.Debug().Bool("discard", discard).Msg("upstream session closed")
+}
+
+// onMessage runs on paho's router goroutine (one per client, so deliver
+// is never concurrent for the session). Messages that arrive before Open
+// completed are kept until it did.
+func (s *tsession) onMessage(_ mqtt.Client, pm mqtt.Message) {
+	if s.closed.Load() {
+		return
+	}
+	m := bridge.Message{Topic: pm.Topic(), Payload: pm.Payload(), QoS: pm.Qos(), Retain: pm.Retained()}
+	s.mu.Lock()
+	if !s.ready {
+		s.early = append(s.early, m)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.deliver(m)
+}
+
+// flushEarly delivers what came before Open completed and then lets
+// onMessage deliver directly.
+func (s *tsession) flushEarly() {
+	for {
+		s.mu.Lock()
+		early := s.early
+		s.early = nil
+		if len(early) == 0 {
+			s.ready = true
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		for _, m := range early {
+			s.deliver(m)
+		}
+	}
+}
+
+// onConnect runs on a paho goroutine after every connection. After a
+// reconnect it subscribes again to every filter: the broker may have lost
+// the session (clean session, or a broker restart without persistence),
+// and the CONNACK's session-present flag is not visible through paho's
+// reconnect. A repeated subscription is harmless but makes the broker send
+// retained messages again. [MQTT 3.1.1 §3.8.4]
+func (s *tsession) onConnect(c mqtt.Client) {
+	if !s.connected.Swap(true) {
+		return
+	}
+	s.log.Info().Msg("upstream session reconnected")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for f, q := range s.subs {
+		s.q.push(op{kind: opResubscribe, filter: f, qos: q, tok: c.Subscribe(f, q, nil)})
+	}
+}
+
+func (s *tsession) onLost(_ mqtt.Client, err error) {
+	s.log.Warn().Err(err).Msg("upstream session lost, reconnecting")
+}

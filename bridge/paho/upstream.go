@@ -1,0 +1,221 @@
+package paho
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"github.com/snbridge/snbridge/bridge"
+)
+
+// Errors given to completions.
+var (
+	// ErrClosed: the upstream is not running any more.
+	ErrClosed = errors.New("paho: upstream closed")
+	// ErrSessionClosed: the operation was issued on, or overtaken by, a
+	// closed session.
+	ErrSessionClosed = errors.New("paho: session closed")
+	// ErrUpstreamDown: the shared connection (aggregating mode) did not
+	// come up within Config.OpenTimeout.
+	ErrUpstreamDown = errors.New("paho: upstream connection down")
+	// ErrRefused: the broker refused a subscription (return code 0x80).
+	ErrRefused = errors.New("paho: subscription refused by the broker")
+)
+
+// Upstream is a remote MQTT broker reached through paho.mqtt.golang, in
+// transparent or aggregating mode. It implements [bridge.Upstream].
+type Upstream struct {
+	cfg Config
+	log zerolog.Logger
+	url string      // in paho's spelling
+	tls *tls.Config // nil for tcp
+
+	running atomic.Bool
+	stop    chan struct{} // closed when Run shuts down
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	stopped  bool
+	sessions map[*tsession]struct{} // transparent mode
+
+	agg *aggregator // aggregating mode
+}
+
+var _ bridge.Upstream = (*Upstream)(nil)
+
+// New checks cfg and returns an Upstream. It reads the TLS files but
+// connects nothing; Open (transparent) and Run (aggregating) do.
+func New(cfg Config) (*Upstream, error) {
+	cfg.setDefaults()
+	u := &Upstream{
+		cfg:      cfg,
+		stop:     make(chan struct{}),
+		sessions: make(map[*tsession]struct{}),
+	}
+	var isTLS bool
+	var err error
+	if u.url, isTLS, err = brokerURL(cfg.URL); err != nil {
+		return nil, err
+	}
+	if isTLS {
+		if u.tls, err = cfg.tlsConfig(); err != nil {
+			return nil, err
+		}
+	} else if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		return nil, fmt.Errorf("paho: url %q: ca, cert and key files need a tls:// url", cfg.URL)
+	}
+	if cfg.Mode == Aggregating {
+		return nil, errors.New("paho: aggregating mode not implemented yet")
+	}
+	if cfg.Mode != Transparent && cfg.Mode != Aggregating {
+		return nil, fmt.Errorf("paho: unknown mode %d", cfg.Mode)
+	}
+	u.log = cfg.Logger.With().Str("component", "bridge/paho").Str("upstream", u.url).Logger()
+	if cfg.Mode == Aggregating {
+		u.agg = newAggregator(u)
+	}
+	return u, nil
+}
+
+// Mode returns the upstream's mode.
+func (u *Upstream) Mode() Mode { return u.cfg.Mode }
+
+// Open implements [bridge.Upstream]. Transparent mode connects a new MQTT
+// client; a failed connection completes with an error. Aggregating mode
+// completes at once when the shared connection is up, else when it comes
+// up, or with [ErrUpstreamDown] after Config.OpenTimeout.
+func (u *Upstream) Open(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
+	if u.agg != nil {
+		u.agg.open(info, deliver, done)
+		return
+	}
+	u.openTransparent(info, deliver, done)
+}
+
+// Run implements [bridge.Upstream]: in aggregating mode it keeps the
+// shared connection up; in both modes it closes every session (without
+// discarding broker-side state) when ctx is cancelled and waits for its
+// goroutines. Operations issued after Run returned complete with
+// [ErrClosed] on the caller's goroutine.
+func (u *Upstream) Run(ctx context.Context) error {
+	if !u.running.CompareAndSwap(false, true) {
+		return errors.New("paho: Run called twice")
+	}
+	u.log.Info().Stringer("mode", u.cfg.Mode).Msg("upstream started")
+	if u.agg != nil {
+		u.agg.run(ctx)
+	} else {
+		<-ctx.Done()
+	}
+	u.mu.Lock()
+	u.stopped = true
+	u.mu.Unlock()
+	close(u.stop)
+	u.wg.Wait()
+	u.log.Info().Msg("upstream stopped")
+	return nil
+}
+
+// track registers a goroutine about to start; false once Run is stopping.
+func (u *Upstream) track() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stopped {
+		return false
+	}
+	u.wg.Add(1)
+	return true
+}
+
+// clientOptions returns the options shared by all connections.
+func (u *Upstream) clientOptions(id, user, pass string) *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().
+		AddBroker(u.url).
+		SetClientID(id).
+		SetUsername(user).
+		SetPassword(pass).
+		SetConnectTimeout(u.cfg.ConnectTimeout).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(u.cfg.MaxReconnectInterval).
+		// Our handlers only hand the message on without blocking, so
+		// paho may call them on its router goroutine: that keeps the
+		// broker's order and avoids paho's goroutine per message that
+		// SetOrderMatters(false) means.
+		SetOrderMatters(true)
+	if u.tls != nil {
+		o.SetTLSConfig(u.tls)
+	}
+	return o
+}
+
+type opKind uint8
+
+const (
+	opOpen opKind = iota
+	opPublish
+	opSubscribe
+	opUnsubscribe
+	opClose
+	opResubscribe // after a reconnect; no completion, failures are logged
+)
+
+// op is one issued operation waiting for its completion.
+type op struct {
+	kind    opKind
+	tok     token          // nil: nothing to wait for
+	err     error          // known failure
+	qos     byte           // requested QoS (subscribe)
+	msg     bridge.Message // publish, until issued
+	filter  string
+	discard bool
+	as      *asession // aggregating mode
+
+	doneOpen  func(bridge.Session, error)
+	doneErr   func(error)
+	doneSub   func(byte, error)
+	doneClose func()
+}
+
+// fail completes o with err.
+func (o *op) fail(err error) {
+	switch o.kind {
+	case opOpen:
+		o.doneOpen(nil, err)
+	case opPublish, opUnsubscribe:
+		o.doneErr(err)
+	case opSubscribe:
+		o.doneSub(0x80, err)
+	case opClose:
+		o.doneClose()
+	}
+}
+
+// result is the outcome of a completed op.
+func (o *op) result() error {
+	if o.err != nil || o.tok == nil {
+		return o.err
+	}
+	return o.tok.Error()
+}
+
+// granted returns the QoS the broker granted for filter.
+func granted(tok token, filter string, asked byte) (byte, error) {
+	st, ok := tok.(*mqtt.SubscribeToken)
+	if !ok {
+		return asked, nil
+	}
+	g, ok := st.Result()[filter]
+	if !ok {
+		return asked, nil
+	}
+	if g == 0x80 {
+		return 0x80, ErrRefused
+	}
+	return g, nil
+}
