@@ -46,7 +46,7 @@ type Config struct {
 	SleepBuffer   int           // messages buffered per sleeping client; default 100
 	BufferQoS0    bool          // buffer QoS 0 messages for sleeping clients too
 	MaxTopics     int           // registered topic ids per client; default 1000
-	MaxInflight   int           // client PUBLISHes (QoS 1/2) awaiting the upstream; default 32
+	MaxInflight   int           // client PUBLISHes (QoS 1/2) awaiting the upstream or PUBREL, and pending SUBSCRIBEs; default 32
 	MaxQueue      int           // messages queued towards an awake/active client; default 1000
 	// MaxPacket is the largest MQTT-SN message the client's transport
 	// carries (transport.Conn.MaxPayload); a message whose REGISTER or
@@ -136,7 +136,11 @@ const (
 
 // Effect is an output of [Session.Step] for the caller to carry out, in
 // order. Byte slices in an Effect stay valid until the next call to Step on
-// the same Session.
+// the same Session, with one exception: the Payload of an EffPublish made
+// from a client PUBLISH (and any Packet byte slice taken from the event)
+// aliases the Event's Packet buffer, so copy it before reusing that
+// buffer. Will payloads and delivered message payloads are never
+// modified in place by the Session.
 type Effect struct {
 	Kind         EffectKind
 	Packet       mqttsn.Packet // EffSend

@@ -148,6 +148,23 @@
 //     PINGREQ while already awake is ignored (the delivery in flight has
 //     its own retry timer). CONNECT while asleep or awake makes the client
 //     active and (with CleanSession=false) delivers everything buffered.
+//   - DISCONNECT while Connecting is always a plain DISCONNECT. Closing
+//     the upstream session (DISCONNECT, loss, a CONNECT that needs a
+//     fresh upstream) forgets the SUBSCRIBE/UNSUBSCRIBE requests and
+//     client QoS 1/2 PUBLISHes that still wait for the upstream: their
+//     answers died with it, and the client retransmits them after
+//     reconnecting. Client QoS 2 exchanges already answered with PUBREC
+//     are kept until PUBREL. MaxInflight bounds client QoS 1/2
+//     exchanges (awaiting the upstream or PUBREL) and pending SUBSCRIBEs
+//     (and UNSUBSCRIBEs, dropped unanswered over the limit since
+//     UNSUBACK has no return code).
+//   - Persistence: [Session.Snapshot] and [Restore] carry the durable
+//     state (registry, subscriptions, will, buffer, the delivery in
+//     flight, client QoS 2 MsgIds awaiting PUBREL). A restored session is
+//     Disconnected: the upstream session and the client's connection did
+//     not survive, so its next packet gets an unsolicited DISCONNECT and
+//     it reconnects, finding everything with CleanSession=false. No will
+//     is published for it.
 //   - Lost and Disconnected clients keep their data only when
 //     persistent (CleanSession=false); messages arriving for them are
 //     discarded (their upstream session is closed, and a persistent
