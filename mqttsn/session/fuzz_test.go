@@ -97,6 +97,17 @@ func (m *fuzzModel) check(s *Session, now time.Time, ev Event, effs []Effect) {
 	if ev.Kind == EvTick && !d.IsZero() && !d.After(now) {
 		m.t.Fatalf("event %d: after a tick at %v NextDeadline is %v (would spin)", m.events, now, d)
 	}
+	// Liveness: an active or awake client with nothing in flight and no
+	// SUBACK pending has nothing queued either (an awake one is asleep
+	// again after PINGRESP).
+	if idle := !s.cur.active && len(s.subReq) == 0; idle && s.state == Awake {
+		m.t.Fatalf("event %d: awake with nothing in flight", m.events)
+	} else if idle && s.state == Active && s.queue.len() > 0 {
+		m.t.Fatalf("event %d: active with %d queued and nothing in flight", m.events, s.queue.len())
+	}
+	if s.cur.active && s.cur.paused && (s.state == Active || s.state == Awake) && len(s.subReq) == 0 {
+		m.t.Fatalf("event %d: delivery paused while %v", m.events, s.state)
+	}
 	if q := s.queue.len(); q > max(s.cfg.MaxQueue, s.cfg.SleepBuffer) {
 		m.t.Fatalf("event %d: queue %d over its bounds", m.events, q)
 	}
