@@ -2,16 +2,419 @@ package paho
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
 
 	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/mqttsn"
 )
 
-type asession struct{}
+// aggregator is the shared connection of aggregating mode, its table of
+// reference-counted subscriptions and its completer goroutine.
+type aggregator struct {
+	u   *Upstream
+	cl  mqtt.Client
+	q   *fifo[op]
+	log zerolog.Logger
 
-type aggregator struct{}
+	mu        sync.Mutex
+	filters   map[string]*afilter
+	sessions  map[*asession]struct{}
+	up        bool       // the shared connection is up
+	waiters   []*upToken // Opens waiting for it
+	connected bool       // it was up once (later connects are reconnects)
 
-func newAggregator(u *Upstream) *aggregator { return &aggregator{} }
+	// Used on paho's router goroutine only.
+	gen     uint64
+	targets []target
+}
+
+// afilter is one upstream subscription and the sessions that share it.
+type afilter struct {
+	qos   byte   // of the upstream subscription: the highest asked
+	tok   token  // the latest upstream SUBSCRIBE
+	epoch uint64 // counts upstream SUBSCRIBEs of this filter
+	refs  map[*asession]aref
+}
+
+// aref is one session's use of a filter. A session whose subscription
+// caused the filter's latest upstream SUBSCRIBE (epoch equal) is the one
+// the broker's retained messages are meant for.
+type aref struct {
+	qos   byte
+	epoch uint64
+}
+
+type target struct {
+	s        *asession
+	qos      byte
+	retained bool // may get retained messages
+}
+
+// asession is one client's session on the shared connection.
+type asession struct {
+	a       *aggregator
+	id      string
+	deliver func(bridge.Message)
+	closed  atomic.Bool
+	subs    map[string]struct{} // guarded by a.mu
+
+	gen uint64 // router goroutine: last message it was picked for
+	idx int    // its index in a.targets then
+}
+
+var _ bridge.Session = (*asession)(nil)
+
+func newAggregator(u *Upstream) *aggregator {
+	a := &aggregator{
+		u:        u,
+		q:        newFIFO[op](),
+		filters:  make(map[string]*afilter),
+		sessions: make(map[*asession]struct{}),
+	}
+	id := u.cfg.ClientIDPrefix + u.cfg.AggregatorClientID
+	a.log = u.log.With().Str("client_id", id).Logger()
+	a.cl = mqtt.NewClient(u.clientOptions(id, u.cfg.Username, u.cfg.Password).
+		SetCleanSession(true).
+		SetKeepAlive(u.cfg.KeepAlive).
+		SetConnectRetry(false). // run retries itself, interruptibly
+		SetDefaultPublishHandler(a.onMessage).
+		SetOnConnectHandler(a.onConnect).
+		SetConnectionLostHandler(a.onLost))
+	return a
+}
+
+// run starts the completer and keeps connecting until the first
+// connection is up (later ones are paho's auto-reconnect), then waits for
+// ctx. Upstream.Run then stops the completer, which disconnects.
+func (a *aggregator) run(ctx context.Context) {
+	if !a.u.track() {
+		return
+	}
+	go func() {
+		defer a.u.wg.Done()
+		drive(a.q, a, nil, a.u.stop, ErrClosed)
+	}()
+	backoff := min(time.Second, a.u.cfg.MaxReconnectInterval)
+	for {
+		tok := a.cl.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return
+		}
+		if tok.Error() == nil {
+			break
+		}
+		a.log.Warn().Err(tok.Error()).Dur("retry_in", backoff).Msg("shared upstream connection failed")
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, a.u.cfg.MaxReconnectInterval)
+	}
+	<-ctx.Done()
+}
 
 func (a *aggregator) open(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
+	s := &asession{a: a, id: info.ClientID, deliver: deliver, subs: make(map[string]struct{})}
+	if !a.q.push(op{kind: opOpen, as: s, doneOpen: done}) {
+		done(nil, ErrClosed)
+	}
 }
-func (a *aggregator) run(ctx context.Context) {}
+
+// Publish implements [bridge.Session].
+func (s *asession) Publish(m bridge.Message, done func(error)) {
+	o := op{kind: opPublish, as: s, msg: m, doneErr: done}
+	if m.QoS > 2 {
+		o.err = fmt.Errorf("paho: publish %q: invalid qos %d", m.Topic, m.QoS)
+	}
+	s.push(o)
+}
+
+// Subscribe implements [bridge.Session].
+func (s *asession) Subscribe(filter string, qos byte, done func(byte, error)) {
+	o := op{kind: opSubscribe, as: s, filter: filter, qos: qos, doneSub: done}
+	if qos > 2 {
+		o.err = fmt.Errorf("paho: subscribe %q: invalid qos %d", filter, qos)
+	}
+	s.push(o)
+}
+
+// Unsubscribe implements [bridge.Session].
+func (s *asession) Unsubscribe(filter string, done func(error)) {
+	s.push(op{kind: opUnsubscribe, as: s, filter: filter, doneErr: done})
+}
+
+// Close implements [bridge.Session]: the session's subscriptions are
+// released whether or not discard is set (see the package doc).
+func (s *asession) Close(discard bool, done func()) {
+	s.push(op{kind: opClose, as: s, discard: discard, doneClose: done})
+}
+
+func (s *asession) push(o op) {
+	if s.closed.Load() && o.err == nil && o.kind != opClose {
+		o.err = ErrSessionClosed
+	}
+	if !s.a.q.push(o) {
+		o.fail(ErrClosed)
+	}
+}
+
+// issue implements engine.
+func (a *aggregator) issue(o *op) {
+	if o.kind != opOpen && o.kind != opResubscribe && o.as.closed.Load() {
+		if o.kind != opClose {
+			o.err = ErrSessionClosed
+		}
+		return
+	}
+	switch o.kind {
+	case opOpen:
+		a.mu.Lock()
+		if !a.up {
+			t := newUpToken(a.u.cfg.OpenTimeout)
+			a.waiters = append(a.waiters, t)
+			o.tok = t
+		}
+		a.mu.Unlock()
+	case opPublish:
+		o.tok = a.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
+		if o.msg.QoS == 0 {
+			if isDone(o.tok) {
+				o.err = o.tok.Error()
+			}
+			o.tok = nil
+		}
+		o.msg = bridge.Message{}
+	case opSubscribe:
+		a.mu.Lock()
+		o.tok = a.subscribeLocked(o.as, o.filter, o.qos)
+		a.mu.Unlock()
+	case opUnsubscribe:
+		a.mu.Lock()
+		o.tok = a.releaseLocked(o.as, o.filter)
+		a.mu.Unlock()
+	case opClose:
+		o.as.closed.Store(true)
+		a.mu.Lock()
+		for f := range o.as.subs {
+			a.releaseLocked(o.as, f)
+		}
+		delete(a.sessions, o.as)
+		a.mu.Unlock()
+	}
+}
+
+// subscribeLocked adds s to filter's sessions and sends an upstream
+// SUBSCRIBE at the highest QoS asked for: for a new filter, for a higher
+// QoS, and for a new session on a known filter too, so that the broker
+// sends the retained messages again, for it. [MQTT 3.1.1 §3.8.4]
+func (a *aggregator) subscribeLocked(s *asession, filter string, qos byte) token {
+	f := a.filters[filter]
+	if f == nil {
+		f = &afilter{refs: make(map[*asession]aref)}
+		a.filters[filter] = f
+	}
+	f.qos = max(f.qos, qos)
+	f.epoch++
+	f.tok = a.cl.Subscribe(filter, f.qos, nil)
+	f.refs[s] = aref{qos: qos, epoch: f.epoch}
+	s.subs[filter] = struct{}{}
+	return f.tok
+}
+
+// releaseLocked removes s from filter; the last one out unsubscribes
+// upstream and gets that token.
+func (a *aggregator) releaseLocked(s *asession, filter string) token {
+	delete(s.subs, filter)
+	f := a.filters[filter]
+	if f == nil {
+		return nil
+	}
+	delete(f.refs, s)
+	if len(f.refs) > 0 {
+		return nil
+	}
+	delete(a.filters, filter)
+	return a.cl.Unsubscribe(filter)
+}
+
+// complete implements engine.
+func (a *aggregator) complete(o *op) bool {
+	switch o.kind {
+	case opOpen:
+		if err := o.result(); err != nil {
+			o.doneOpen(nil, err)
+			return false
+		}
+		a.mu.Lock()
+		a.sessions[o.as] = struct{}{}
+		a.mu.Unlock()
+		o.doneOpen(o.as, nil)
+	case opPublish:
+		o.doneErr(o.result())
+	case opSubscribe:
+		o.doneSub(a.subscribed(o))
+	case opUnsubscribe:
+		if err := o.result(); err != nil && o.tok != nil {
+			a.log.Warn().Err(err).Str("topic", o.filter).Msg("upstream unsubscribe failed")
+		}
+		o.doneErr(nil) // the session is unsubscribed either way
+	case opResubscribe:
+		if err := o.result(); err != nil {
+			a.log.Warn().Err(err).Str("topic", o.filter).Msg("resubscribe after reconnect failed")
+		}
+	case opClose:
+		o.doneClose()
+	}
+	return false
+}
+
+// subscribed reports the session's grant: min(asked, upstream grant). A
+// failed subscription is taken back for this session.
+func (a *aggregator) subscribed(o *op) (byte, error) {
+	err := o.result()
+	g := byte(0x80)
+	if err == nil {
+		g, err = granted(o.tok, o.filter, o.qos)
+	}
+	if err == nil {
+		return min(g, o.qos), nil
+	}
+	a.mu.Lock()
+	if f := a.filters[o.filter]; f != nil && f.tok == o.tok {
+		a.releaseLocked(o.as, o.filter)
+	}
+	a.mu.Unlock()
+	return 0x80, fmt.Errorf("paho: subscribe %q: %w", o.filter, err)
+}
+
+// shutdown implements engine: Run is stopping.
+func (a *aggregator) shutdown() {
+	a.mu.Lock()
+	for s := range a.sessions {
+		s.closed.Store(true)
+	}
+	clear(a.sessions)
+	clear(a.filters)
+	for _, w := range a.waiters {
+		w.timer.Stop()
+		w.finish(ErrClosed)
+	}
+	a.waiters = nil
+	a.mu.Unlock()
+	a.cl.Disconnect(quiesce)
+}
+
+// onMessage runs on paho's router goroutine: the message goes once to
+// every session with a matching filter, at most at that session's QoS. A
+// message with the retain flag comes from a SUBSCRIBE, so it goes only to
+// the sessions that SUBSCRIBE was for. Deliver is called on this one
+// goroutine, so never concurrently for a session.
+func (a *aggregator) onMessage(_ mqtt.Client, pm mqtt.Message) {
+	topic := pm.Topic()
+	retained := pm.Retained()
+	a.gen++
+	ts := a.targets[:0]
+	a.mu.Lock()
+	for filter, f := range a.filters {
+		if !mqttsn.MatchTopic(filter, topic) {
+			continue
+		}
+		for s, r := range f.refs {
+			fresh := r.epoch == f.epoch
+			if retained && !fresh {
+				continue
+			}
+			if s.gen != a.gen {
+				s.gen, s.idx = a.gen, len(ts)
+				ts = append(ts, target{s: s, qos: r.qos})
+				continue
+			}
+			ts[s.idx].qos = max(ts[s.idx].qos, r.qos)
+		}
+	}
+	a.mu.Unlock()
+	m := bridge.Message{Topic: topic, Payload: pm.Payload(), QoS: pm.Qos(), Retain: retained}
+	for i := range ts {
+		if ts[i].s.closed.Load() {
+			continue
+		}
+		mm := m
+		mm.QoS = min(m.QoS, ts[i].qos)
+		ts[i].s.deliver(mm)
+	}
+	clear(ts)
+	a.targets = ts[:0]
+}
+
+// onConnect runs on a paho goroutine after every connection: waiting
+// Opens complete, and after a reconnect every filter is subscribed again
+// (the shared session is clean).
+func (a *aggregator) onConnect(c mqtt.Client) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.up = true
+	for _, w := range a.waiters {
+		w.timer.Stop()
+		w.finish(nil)
+	}
+	a.waiters = nil
+	if !a.connected {
+		a.connected = true
+		a.log.Info().Msg("shared upstream connection up")
+		return
+	}
+	a.log.Info().Int("filters", len(a.filters)).Msg("shared upstream connection back, resubscribing")
+	for filter, f := range a.filters {
+		f.epoch++ // retained messages again: nobody new wants them
+		f.tok = c.Subscribe(filter, f.qos, nil)
+		a.q.push(op{kind: opResubscribe, filter: filter, tok: f.tok})
+	}
+}
+
+func (a *aggregator) onLost(_ mqtt.Client, err error) {
+	a.mu.Lock()
+	a.up = false
+	a.mu.Unlock()
+	a.log.Warn().Err(err).Msg("shared upstream connection lost, reconnecting")
+}
+
+// upToken completes when the shared connection is up, or with
+// ErrUpstreamDown after a timeout.
+type upToken struct {
+	done  chan struct{}
+	once  sync.Once
+	err   error
+	timer *time.Timer
+}
+
+func newUpToken(timeout time.Duration) *upToken {
+	t := &upToken{done: make(chan struct{})}
+	t.timer = time.AfterFunc(timeout, func() {
+		t.finish(fmt.Errorf("%w after %v", ErrUpstreamDown, timeout))
+	})
+	return t
+}
+
+// finish completes t once; the timer is stopped by whoever finishes it
+// early (holding a.mu, which also orders the timer's assignment).
+func (t *upToken) finish(err error) {
+	t.once.Do(func() {
+		t.err = err
+		close(t.done)
+	})
+}
+
+func (t *upToken) Done() <-chan struct{} { return t.done }
+
+func (t *upToken) Error() error { return t.err }

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 
 const timeout = 5 * time.Second
 
-var modes = []Mode{Transparent}
+var modes = []Mode{Transparent, Aggregating}
 
 // newUpstream runs an Upstream for url until the test ends.
 func newUpstream(t *testing.T, cfg Config) *Upstream {

@@ -70,9 +70,6 @@ func New(cfg Config) (*Upstream, error) {
 	} else if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
 		return nil, fmt.Errorf("paho: url %q: ca, cert and key files need a tls:// url", cfg.URL)
 	}
-	if cfg.Mode == Aggregating {
-		return nil, errors.New("paho: aggregating mode not implemented yet")
-	}
 	if cfg.Mode != Transparent && cfg.Mode != Aggregating {
 		return nil, fmt.Errorf("paho: unknown mode %d", cfg.Mode)
 	}
