@@ -21,7 +21,7 @@ type env struct {
 // testModes are the upstream kinds every end-to-end test runs against:
 // the embedded broker (standalone), and mosquitto through paho in
 // transparent and aggregating modes.
-var testModes = []string{"standalone"}
+var testModes = []string{"standalone", "transparent"} // "aggregating" joins when bridge/paho implements it
 
 // forModes runs f once per upstream kind, each in a subtest with a fresh
 // broker and gateway; mod, if not nil, changes the gateway config.

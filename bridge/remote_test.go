@@ -3,12 +3,26 @@ package bridge_test
 import (
 	"testing"
 
+	"github.com/rs/zerolog"
+
 	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/bridge/bridgetest"
+	"github.com/snbridge/snbridge/bridge/paho"
 )
 
 // startRemote starts a mosquitto and the paho upstream in mode in front
 // of it, and returns the upstream and mosquitto's URL.
 func startRemote(t *testing.T, mode string) (bridge.Upstream, string) {
-	t.Fatalf("upstream mode %s: paho adapter not wired yet", mode)
-	return nil, ""
+	t.Helper()
+	m, err := paho.ParseMode(mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mosq := bridgetest.StartMosquitto(t)
+	up, err := paho.New(paho.Config{URL: mosq.URL(), Mode: m, Logger: testLogger(t).Level(zerolog.InfoLevel)})
+	if err != nil {
+		t.Fatalf("paho.New: %v", err)
+	}
+	runPart(t, "paho upstream", up.Run)
+	return up, mosq.URL()
 }
