@@ -99,7 +99,10 @@
 //   - SUBSCRIBE to a topic name without wildcards registers the name and
 //     returns its id in SUBACK, and deliveries on it use that id (§6.10
 //     "the gateway sends PUBLISH messages with the topic id value that
-//     was returned in the SUBACK"). A wildcard filter gets 0x0000 and
+//     was returned in the SUBACK"); for a name that is predefined for the
+//     client the SUBACK carries the predefined id and deliveries use it
+//     (registered ids never equal a predefined id of the client, so the
+//     two cannot be confused). A wildcard filter gets 0x0000 and
 //     REGISTER on first delivery; a predefined or short subscription
 //     echoes the requested id. Granted QoS is the upstream's grant,
 //     capped at 2. Deliveries are held while a SUBSCRIBE awaits its

@@ -192,10 +192,17 @@ func (s *Session) onSubscribe(m *mqttsn.Subscribe, out []Effect) []Effect {
 		rc = mqttsn.RejectedCongestion
 	}
 	if rc == mqttsn.Accepted && m.Flags.TopicIDType == mqttsn.TopicIDNormal && !mqttsn.IsWildcard(filter) {
-		// A topic name: register it now so that the SUBACK tells the
-		// client the id later PUBLISHes will carry. A wildcard filter
-		// gets 0x0000 and REGISTERs on delivery.
-		topicID, rc = s.register(m.TopicName)
+		// A topic name: the SUBACK tells the client the id later
+		// PUBLISHes will carry: its predefined id if it has one (never
+		// equal to a registered id), else a registered one. A wildcard
+		// filter gets 0x0000 and REGISTERs on delivery.
+		var pre bool
+		if s.cfg.Predefined != nil {
+			topicID, pre = s.cfg.Predefined.ID(filter)
+		}
+		if !pre {
+			topicID, rc = s.register(m.TopicName)
+		}
 	}
 	if rc != mqttsn.Accepted {
 		out, p := send(out, mqttsn.TypeSuback)

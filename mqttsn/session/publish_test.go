@@ -123,6 +123,8 @@ func TestSubscribe(t *testing.T) {
 			[]Effect{subEff(5, "a/b", 1)}, []Effect{sendEff(subackPkt(1, 1, 5, ok))}},
 		{"name granted lower", subscribePkt(2, mqttsn.TopicIDNormal, 5, "a/b", 0), 1,
 			[]Effect{subEff(5, "a/b", 2)}, []Effect{sendEff(subackPkt(1, 1, 5, ok))}},
+		{"name that is predefined", subscribePkt(1, mqttsn.TopicIDNormal, 5, "pre/seven", 0), 1,
+			[]Effect{subEff(5, "pre/seven", 1)}, []Effect{sendEff(subackPkt(1, 7, 5, ok))}},
 		{"wildcard +", subscribePkt(1, mqttsn.TopicIDNormal, 5, "a/+", 0), 1,
 			[]Effect{subEff(5, "a/+", 1)}, []Effect{sendEff(subackPkt(1, 0, 5, ok))}},
 		{"predefined", subscribePkt(2, mqttsn.TopicIDPredefined, 5, "", 7), 2,
