@@ -157,45 +157,31 @@ func freeAddr(t *testing.T, network string) string {
 	}
 }
 
-// TestRunStandalone starts the binary on a temp config (standalone on the
-// embedded broker) and sees a sensor's publish arrive at an MQTT
-// subscriber of the embedded broker; SIGTERM then stops it cleanly.
-func TestRunStandalone(t *testing.T) {
-	snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
-	path := writeConfig(t, fmt.Sprintf(`[gateway]
-id = 9
+// daemon is a running snbridge process.
+type daemon struct {
+	cmd    *exec.Cmd
+	exited chan error
+	logs   *syncBuffer
+}
 
-[[transport.udp]]
-listen = %q
-
-[broker]
-listen = %q
-
-[[predefined]]
-id = 5
-topic = "site/alarm"
-
-[log]
-level = "debug"
-format = "json"
-`, snAddr, mqttAddr))
-
-	cmd := exec.Command(binary, "-c", path)
-	stderr, err := cmd.StderrPipe()
+// startDaemon runs snbridge -c on config text and waits for its "snbridge
+// running" log line; the process is killed at cleanup if still running.
+func startDaemon(t *testing.T, config string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(binary, "-c", writeConfig(t, config)), exited: make(chan error, 1), logs: &syncBuffer{}}
+	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
 	running := make(chan struct{})
-	var logs syncBuffer
 	go func() {
 		sc := bufio.NewScanner(stderr)
-		var once bool
+		once := false
 		for sc.Scan() {
-			logs.add(sc.Text())
+			d.logs.add(sc.Text())
 			var line struct{ Message string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "snbridge running" && !once {
 				once = true
@@ -203,21 +189,44 @@ format = "json"
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
-		exited <- cmd.Wait()
+		d.exited <- d.cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
+		_ = d.cmd.Process.Kill()
+		<-d.exited
 	})
 	select {
 	case <-running:
-	case err := <-exited:
-		t.Fatalf("snbridge exited early: %v\n%s", err, logs.String())
+	case err := <-d.exited:
+		d.exited <- err
+		t.Fatalf("snbridge exited early: %v\n%s", err, d.logs.String())
 	case <-time.After(20 * time.Second):
-		t.Fatal("snbridge did not start")
+		t.Fatalf("snbridge did not start\n%s", d.logs.String())
 	}
+	return d
+}
 
-	sub := bridgetest.Subscribe(t, "tcp://"+mqttAddr, "site/#", 1)
+// stop sends SIGTERM and expects a clean exit.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		d.exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("snbridge exit after SIGTERM: %v\n%s", err, d.logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("snbridge did not stop on SIGTERM")
+	}
+}
+
+// sensor connects an MQTT-SN client to the gateway at snAddr, publishes a
+// reading on site/temp at QoS 1 and an alarm at QoS -1 on predefined id 5.
+func sensor(t *testing.T, snAddr string) {
+	t.Helper()
 	conn, err := udp.Listen(udp.Config{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -240,27 +249,71 @@ format = "json"
 	if err := c.Publish(ctx, client.Registered(id), mqttsn.QoS1, false, []byte("21.5")); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	if m := bridgetest.Recv(t, sub, 10*time.Second); m.Topic != "site/temp" || string(m.Payload) != "21.5" {
-		t.Fatalf("subscriber got %q %q", m.Topic, m.Payload)
-	}
 	if err := c.Publish(ctx, client.Predefined(5), mqttsn.QoSMinus1, false, []byte("fire")); err != nil {
 		t.Fatalf("publish QoS -1: %v", err)
 	}
-	if m := bridgetest.Recv(t, sub, 10*time.Second); m.Topic != "site/alarm" || string(m.Payload) != "fire" {
-		t.Fatalf("subscriber got %q %q", m.Topic, m.Payload)
+	if err := c.Disconnect(ctx); err != nil {
+		t.Fatalf("disconnect: %v", err)
 	}
+}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+func expectReadings(t *testing.T, sub <-chan bridgetest.Message) {
+	t.Helper()
+	if m := bridgetest.Recv(t, sub, 10*time.Second); m.Topic != "site/temp" || string(m.Payload) != "21.5" {
+		t.Fatalf("subscriber got %q %q, want site/temp 21.5", m.Topic, m.Payload)
 	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("snbridge exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("snbridge did not stop on SIGTERM")
+	if m := bridgetest.Recv(t, sub, 10*time.Second); m.Topic != "site/alarm" || string(m.Payload) != "fire" {
+		t.Fatalf("subscriber got %q %q, want site/alarm fire", m.Topic, m.Payload)
+	}
+}
+
+const daemonConfig = `[gateway]
+id = 9
+mode = %q
+
+[[transport.udp]]
+listen = %q
+
+[broker]
+listen = %q
+
+[upstream]
+url = %q
+
+[[predefined]]
+id = 5
+topic = "site/alarm"
+
+[log]
+level = "debug"
+format = "json"
+`
+
+// TestRunStandalone starts the binary on a temp config (standalone on the
+// embedded broker) and sees a sensor's publish arrive at an MQTT
+// subscriber of the embedded broker; SIGTERM then stops it cleanly.
+func TestRunStandalone(t *testing.T) {
+	snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
+	d := startDaemon(t, fmt.Sprintf(daemonConfig, "transparent", snAddr, mqttAddr, ""))
+	sub := bridgetest.Subscribe(t, "tcp://"+mqttAddr, "site/#", 1)
+	sensor(t, snAddr)
+	expectReadings(t, sub)
+	d.stop(t)
+}
+
+// TestRunUpstream: the binary in front of a real mosquitto, in both
+// modes; the embedded broker's listener runs too.
+func TestRunUpstream(t *testing.T) {
+	for _, mode := range []string{"transparent"} {
+		t.Run(mode, func(t *testing.T) {
+			mosq := bridgetest.StartMosquitto(t)
+			snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
+			d := startDaemon(t, fmt.Sprintf(daemonConfig, mode, snAddr, mqttAddr, mosq.URL()))
+			sub := bridgetest.Subscribe(t, mosq.URL(), "site/#", 1)
+			sensor(t, snAddr)
+			expectReadings(t, sub)
+			d.stop(t)
+		})
 	}
 }
 

@@ -92,7 +92,7 @@ func closeAll(conns []transport.Conn) {
 	}
 }
 
-// gatewayConfig maps the [gateway], [[predefined]] and credential settings
+// gatewayConfig maps the [gateway] and [[predefined]] settings
 // onto the gateway's Config.
 func gatewayConfig(cfg config.Config, conns []transport.Conn, up bridge.Upstream, log zerolog.Logger) bridge.Config {
 	gc := cfg.Gateway
@@ -114,12 +114,6 @@ func gatewayConfig(cfg config.Config, conns []transport.Conn, up bridge.Upstream
 	}
 	for _, p := range cfg.Predefined {
 		bc.Predefined = append(bc.Predefined, bridge.PredefinedTopic{ID: uint16(p.ID), Topic: p.Topic, ClientID: p.ClientID})
-	}
-	if len(cfg.Upstream.Credentials) > 0 {
-		bc.Credentials = make(map[string]bridge.Credentials, len(cfg.Upstream.Credentials))
-		for _, c := range cfg.Upstream.Credentials {
-			bc.Credentials[c.ClientID] = bridge.Credentials{Username: c.Username, Password: c.Password}
-		}
 	}
 	return bc
 }
