@@ -280,3 +280,36 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("ParseMode(bogus) succeeded")
 	}
 }
+
+func TestCloseDuringOutage(t *testing.T) {
+	m := bridgetest.StartMosquitto(t)
+	u := newUpstream(t, Config{URL: m.URL(), CloseTimeout: 200 * time.Millisecond})
+	s := upstreamtest.Open(t, u, info("leaver", false))
+	m.Stop()
+	pending := s.PublishAsync(bridge.Message{Topic: "stuck", Payload: []byte("x"), QoS: 1})
+	s.Close(false) // returns once the grace period is over
+	select {
+	case err := <-pending:
+		if !errors.Is(err, ErrSessionClosed) {
+			t.Errorf("publish outstanding at Close: %v, want ErrSessionClosed", err)
+		}
+	default:
+		t.Error("publish outstanding at Close was not completed before Close's completion")
+	}
+	if err := s.Publish(bridge.Message{Topic: "after"}); !errors.Is(err, ErrSessionClosed) {
+		t.Errorf("publish after Close: %v, want ErrSessionClosed", err)
+	}
+}
+
+func TestRunStopsWithPendingWork(t *testing.T) {
+	forModes(t, func(t *testing.T, mode Mode) {
+		m := bridgetest.StartMosquitto(t)
+		u := newUpstream(t, Config{URL: m.URL(), Mode: mode})
+		s := upstreamtest.Open(t, u, info("busy", true))
+		m.Stop()
+		// Left outstanding: the cleanup of newUpstream checks that Run
+		// returns promptly, and upstreamtest that the completion comes
+		// exactly once.
+		_ = s.PublishAsync(bridge.Message{Topic: "stuck", Payload: []byte("x"), QoS: 1})
+	})
+}
