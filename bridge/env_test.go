@@ -21,12 +21,17 @@ type env struct {
 // testModes are the upstream kinds every end-to-end test runs against:
 // the embedded broker (standalone), and mosquitto through paho in
 // transparent and aggregating modes.
-var testModes = []string{"standalone", "transparent"} // "aggregating" joins when bridge/paho implements it
+var testModes = []string{"standalone", "transparent", "aggregating"}
 
 // forModes runs f once per upstream kind, each in a subtest with a fresh
 // broker and gateway; mod, if not nil, changes the gateway config.
 func forModes(t *testing.T, mod func(*bridge.Config), f func(t *testing.T, e *env)) {
-	for _, mode := range testModes {
+	forModeList(t, testModes, mod, f)
+}
+
+// forModeList is forModes over the given modes only.
+func forModeList(t *testing.T, modes []string, mod func(*bridge.Config), f func(t *testing.T, e *env)) {
+	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			f(t, newEnv(t, mode, mod))
 		})

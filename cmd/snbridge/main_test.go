@@ -304,7 +304,7 @@ func TestRunStandalone(t *testing.T) {
 // TestRunUpstream: the binary in front of a real mosquitto, in both
 // modes; the embedded broker's listener runs too.
 func TestRunUpstream(t *testing.T) {
-	for _, mode := range []string{"transparent"} {
+	for _, mode := range []string{"transparent", "aggregating"} {
 		t.Run(mode, func(t *testing.T) {
 			mosq := bridgetest.StartMosquitto(t)
 			snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
