@@ -1,0 +1,505 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/bridge/spool"
+)
+
+// Defaults for the zero Config fields.
+const (
+	DefaultOpTimeout      = 30 * time.Second
+	DefaultRetryInterval  = 5 * time.Second
+	DefaultReplayWindow   = 16
+	DefaultReplayClientID = "snbridge-replay"
+	DefaultStatusClientID = "snbridge-status"
+)
+
+// Status payloads published on Config.StatusTopic.
+const (
+	StatusDown      = "down"
+	StatusUp        = "up"
+	StatusReplaying = "replaying"
+)
+
+// Errors given to completions.
+var (
+	// ErrClosed: the failover is not running any more.
+	ErrClosed = errors.New("failover: closed")
+	// ErrSessionClosed: the operation was issued on a closed session.
+	ErrSessionClosed = errors.New("failover: session closed")
+	// errTimeout: a primary operation did not complete within OpTimeout.
+	errTimeout = errors.New("failover: primary operation timed out")
+)
+
+// Health reports whether the primary broker is reachable. [Probe] is the
+// implementation over a small MQTT connection of its own.
+type Health interface {
+	// Run calls report with every change (true: reachable) until ctx is
+	// cancelled, then returns nil. report must not block; until its first
+	// call the primary counts as down.
+	Run(ctx context.Context, report func(up bool)) error
+}
+
+// StatusPublisher publishes the uplink state. *mqtt.Server of
+// mochi-mqtt (embedded.Broker.Server) is one: its inline client may
+// publish on $SYS topics, which an ordinary session may not.
+type StatusPublisher interface {
+	Publish(topic string, payload []byte, retain bool, qos byte) error
+}
+
+// Config configures a [Failover].
+type Config struct {
+	// Primary is the remote broker (bridge/paho); Fallback the embedded
+	// broker (bridge/embedded). Both are required.
+	Primary  bridge.Upstream
+	Fallback bridge.Upstream
+	// Health tells when the primary is reachable; required.
+	Health Health
+	// Spool keeps uplink messages while the primary is down; required.
+	// Run runs it (spool.Spool.Run); the caller opens and, after Run has
+	// returned, closes it.
+	Spool *spool.Spool
+	// SpoolQoS0 spools QoS 0 (and MQTT-SN QoS -1) messages too while the
+	// primary is down.
+	SpoolQoS0 bool
+	// ReplayRate bounds the replay in messages per second over all
+	// clients; 0 is unlimited.
+	ReplayRate int
+	// ReplayWindow is how many replayed messages of one client may await
+	// the broker's acknowledgement at once; 0 means DefaultReplayWindow.
+	ReplayWindow int
+	// ReplayClientID is the client id of the session that replays the
+	// messages of clients that are not connected; "" means
+	// DefaultReplayClientID.
+	ReplayClientID string
+	// StatusTopic receives the retained uplink state ("up", "down",
+	// "replaying"); "" publishes nothing.
+	StatusTopic string
+	// Status publishes it; nil publishes through a session of Fallback
+	// (which cannot publish on $SYS topics).
+	Status StatusPublisher
+	// OpTimeout bounds every operation on the primary (paho tokens can
+	// hang while the connection is down); an uplink publish that times
+	// out is spooled.
+	OpTimeout time.Duration
+	// RetryInterval paces new attempts at sessions that did not move
+	// back to the primary and at replays that failed.
+	RetryInterval time.Duration
+	// RunPrimary makes Run run Primary.Run too (the failover is then the
+	// primary's only user). The fallback's Run is always the caller's:
+	// the embedded broker runs in every mode.
+	RunPrimary bool
+	Logger     zerolog.Logger
+}
+
+// Stats is a snapshot of the failover's counters.
+type Stats struct {
+	Direct     uint64 // uplink messages published on the primary directly
+	Spooled    uint64 // uplink messages appended to the spool
+	Rejected   uint64 // appends refused (spool full): congestion for the sensor
+	Abandoned  uint64 // primary publishes given up (link lost) and spooled
+	Fallback   uint64 // uplink messages published on the fallback broker
+	Replayed   uint64 // spooled messages acknowledged by the primary
+	ReplayFail uint64 // replay publishes that failed (retried)
+	Switches   uint64 // up/down transitions
+}
+
+// Failover is a [bridge.Upstream] over a primary and a fallback upstream.
+// Create it with [New], then call [Failover.Run].
+type Failover struct {
+	cfg Config
+	log zerolog.Logger
+
+	healthUp atomic.Bool   // latest report of Health
+	kick     chan struct{} // wakes the controller
+	running  atomic.Bool
+	stopped  atomic.Bool // Run returned
+	opWG     sync.WaitGroup
+
+	// appendMu orders spool appends: a message whose route was decided
+	// later is appended later. Taken before mu, never under it.
+	appendMu sync.Mutex
+
+	mu       sync.Mutex
+	up       bool // the controller's view: sessions go to the primary
+	sessions map[*vsession]struct{}
+	byClient map[string]*vsession // the latest open session per client id
+	clients  map[string]*client   // backlog and replay state per client id
+	replay   *replaySession
+	// replayRetryAt delays a new replay session after one failed to open.
+	replayRetryAt time.Time
+	stats         Stats
+	status        string // last published
+}
+
+var _ bridge.Upstream = (*Failover)(nil)
+
+// New checks cfg and returns a Failover. It starts nothing.
+func New(cfg Config) (*Failover, error) {
+	switch {
+	case cfg.Primary == nil:
+		return nil, errors.New("failover: no primary upstream")
+	case cfg.Fallback == nil:
+		return nil, errors.New("failover: no fallback upstream")
+	case cfg.Health == nil:
+		return nil, errors.New("failover: no health monitor")
+	case cfg.Spool == nil:
+		return nil, errors.New("failover: no spool")
+	case cfg.ReplayRate < 0:
+		return nil, fmt.Errorf("failover: negative replay rate %d", cfg.ReplayRate)
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = DefaultOpTimeout
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.ReplayWindow <= 0 {
+		cfg.ReplayWindow = DefaultReplayWindow
+	}
+	if cfg.ReplayClientID == "" {
+		cfg.ReplayClientID = DefaultReplayClientID
+	}
+	return &Failover{
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "bridge/failover").Logger(),
+		kick:     make(chan struct{}, 1),
+		sessions: make(map[*vsession]struct{}),
+		byClient: make(map[string]*vsession),
+		clients:  make(map[string]*client),
+	}, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (f *Failover) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+// Status returns the current uplink state: [StatusDown], [StatusUp] or
+// [StatusReplaying].
+func (f *Failover) Status() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.statusLocked()
+}
+
+func (f *Failover) statusLocked() string {
+	switch {
+	case !f.up:
+		return StatusDown
+	case f.cfg.Spool.Stats().Messages > 0 || f.pendingAppendsLocked():
+		return StatusReplaying
+	}
+	return StatusUp
+}
+
+func (f *Failover) pendingAppendsLocked() bool {
+	for _, c := range f.clients {
+		if c.appending > 0 || c.inflight > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// wake asks the controller for another round.
+func (f *Failover) wake() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the health monitor, the spool, the controller (switching and
+// replay) and, with Config.RunPrimary, the primary until ctx is
+// cancelled. Then it closes every session and returns nil.
+func (f *Failover) Run(ctx context.Context) error {
+	if !f.running.CompareAndSwap(false, true) {
+		return errors.New("failover: Run called twice")
+	}
+	inner, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var parts errgroup.Group
+	parts.Go(func() error { return f.cfg.Spool.Run(inner) })
+	if f.cfg.RunPrimary {
+		parts.Go(func() error { return f.cfg.Primary.Run(inner) })
+	}
+	hctx, hcancel := context.WithCancel(ctx)
+	parts.Go(func() error {
+		return f.cfg.Health.Run(hctx, func(up bool) {
+			f.healthUp.Store(up)
+			f.wake()
+		})
+	})
+	st := f.openStatus()
+	f.control(ctx, st)
+	hcancel()
+	f.shutdown(st)
+	cancel()
+	return parts.Wait()
+}
+
+// control is the controller loop: it follows the health reports, moves
+// sessions between the sides, drives the replay and publishes the state.
+func (f *Failover) control(ctx context.Context, st *statusPub) {
+	tick := time.NewTicker(f.cfg.RetryInterval)
+	defer tick.Stop()
+	var rl rateLimit
+	rl.init(f.cfg.ReplayRate)
+	var pace *time.Timer
+	var paceC <-chan time.Time
+	f.publishStatus(st)
+	for {
+		select {
+		case <-ctx.Done():
+			if pace != nil {
+				pace.Stop()
+			}
+			return
+		case <-f.kick:
+		case <-tick.C:
+			f.retry()
+		case <-paceC:
+			paceC = nil
+		}
+		f.follow()
+		if wait := f.replayRound(&rl); wait > 0 && paceC == nil {
+			if pace == nil {
+				pace = time.NewTimer(wait)
+			} else {
+				pace.Reset(wait)
+			}
+			paceC = pace.C
+		}
+		f.publishStatus(st)
+	}
+}
+
+// follow applies a change of the health report to the sessions.
+func (f *Failover) follow() {
+	up := f.healthUp.Load()
+	f.mu.Lock()
+	if up == f.up {
+		f.mu.Unlock()
+		return
+	}
+	f.up = up
+	f.stats.Switches++
+	vss := f.sessionsLocked()
+	rs := f.replay
+	f.replay = nil
+	f.mu.Unlock()
+	if !up {
+		f.log.Warn().Int("sessions", len(vss)).Msg("upstream down: sessions moved to the fallback broker")
+		for _, vs := range vss {
+			vs.demote()
+		}
+		if rs != nil {
+			rs.close()
+		}
+		return
+	}
+	f.log.Info().Int("sessions", len(vss)).Msg("upstream up: sessions moving back")
+	for _, vs := range vss {
+		vs.promote(nil)
+	}
+}
+
+// retry moves sessions that are still on the fallback while the primary
+// is up, and lets stalled replays go again.
+func (f *Failover) retry() {
+	f.mu.Lock()
+	if !f.up {
+		f.mu.Unlock()
+		return
+	}
+	vss := f.sessionsLocked()
+	f.mu.Unlock()
+	for _, vs := range vss {
+		vs.promote(nil)
+	}
+}
+
+func (f *Failover) sessionsLocked() []*vsession {
+	vss := make([]*vsession, 0, len(f.sessions))
+	for vs := range f.sessions {
+		vss = append(vss, vs)
+	}
+	return vss
+}
+
+// shutdown closes every session (keeping broker-side state) and waits for
+// the operations in flight.
+func (f *Failover) shutdown(st *statusPub) {
+	f.mu.Lock()
+	vss := f.sessionsLocked()
+	rs := f.replay
+	f.replay = nil
+	f.mu.Unlock()
+	f.stopped.Store(true)
+	for _, vs := range vss {
+		vs.Close(false, func() {})
+	}
+	if rs != nil {
+		rs.close()
+	}
+	st.close()
+	f.waitOps()
+}
+
+// waitOps waits, bounded by OpTimeout, for the primary and fallback
+// operations the failover issued itself.
+func (f *Failover) waitOps() {
+	done := make(chan struct{})
+	go func() {
+		f.opWG.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(f.cfg.OpTimeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		f.log.Warn().Msg("operations still pending at shutdown")
+		<-done // every op is bounded by its timer
+	}
+}
+
+// client returns the backlog state of id, creating it. Callers hold mu.
+func (f *Failover) clientLocked(id string) *client {
+	c := f.clients[id]
+	if c == nil {
+		c = &client{id: id}
+		f.clients[id] = c
+	}
+	return c
+}
+
+// backlogLocked reports whether new messages of c must go behind spooled
+// ones.
+func (f *Failover) backlogLocked(c *client) bool {
+	return c.appending > 0 || c.inflight > 0 || f.cfg.Spool.Len(c.id) > 0
+}
+
+// spoolAppend appends m for client id and completes done once it is on
+// disk (or refused). The caller has counted the append in c.appending
+// and holds appendMu.
+func (f *Failover) spoolAppendHeld(c *client, m bridge.Message, done func(error)) {
+	f.cfg.Spool.Append(c.id, spool.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain},
+		func(_ spool.Entry, err error) {
+			f.mu.Lock()
+			c.appending--
+			if err != nil {
+				f.stats.Rejected++
+			} else {
+				f.stats.Spooled++
+			}
+			f.mu.Unlock()
+			if err != nil {
+				f.log.Warn().Err(err).Str("client_id", c.id).Str("topic", m.Topic).Msg("uplink message not spooled")
+			}
+			f.wake()
+			done(err)
+		})
+}
+
+// boundErr returns a completion that calls done with the first of the
+// operation's result and errTimeout after OpTimeout.
+func (f *Failover) boundErr(done func(error)) func(error) {
+	var fired atomic.Bool
+	f.opWG.Add(1)
+	t := time.AfterFunc(f.cfg.OpTimeout, func() {
+		if fired.CompareAndSwap(false, true) {
+			f.opWG.Done()
+			done(errTimeout)
+		}
+	})
+	return func(err error) {
+		if fired.CompareAndSwap(false, true) {
+			t.Stop()
+			f.opWG.Done()
+			done(err)
+		}
+	}
+}
+
+// boundSub is boundErr for Subscribe.
+func (f *Failover) boundSub(done func(byte, error)) func(byte, error) {
+	var g atomic.Uint32
+	e := f.boundErr(func(err error) { done(byte(g.Load()), err) })
+	return func(granted byte, err error) {
+		g.Store(uint32(granted))
+		e(err)
+	}
+}
+
+// openPrimary opens a primary session bounded by OpTimeout; one that opens
+// after the timeout is closed again.
+func (f *Failover) openPrimary(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
+	var late atomic.Bool
+	var s atomic.Pointer[sessionBox]
+	fin := f.boundErr(func(err error) {
+		if err != nil {
+			late.Store(true)
+			done(nil, err)
+			return
+		}
+		done(s.Load().s, nil)
+	})
+	f.cfg.Primary.Open(info, deliver, func(ps bridge.Session, err error) {
+		if err == nil {
+			s.Store(&sessionBox{ps})
+		}
+		fin(err)
+		if err == nil && late.Load() {
+			ps.Close(false, func() {})
+		}
+	})
+}
+
+type sessionBox struct{ s bridge.Session }
+
+// Open implements [bridge.Upstream]. The session is opened on the
+// fallback broker first; when the primary is up it is then opened there
+// too, and Open completes when it is (or, if that fails, on the fallback
+// alone: the session moves to the primary later).
+func (f *Failover) Open(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
+	if f.stopped.Load() {
+		done(nil, ErrClosed)
+		return
+	}
+	vs := newVSession(f, info, deliver)
+	f.cfg.Fallback.Open(info, vs.deliverFallback, func(fs bridge.Session, err error) {
+		if err != nil {
+			done(nil, fmt.Errorf("failover: open %q on the fallback: %w", info.ClientID, err))
+			return
+		}
+		f.mu.Lock()
+		vs.fb = fs
+		f.sessions[vs] = struct{}{}
+		f.byClient[info.ClientID] = vs
+		up := f.up
+		f.mu.Unlock()
+		if !up {
+			done(vs, nil)
+			f.wake()
+			return
+		}
+		vs.promote(func() {
+			done(vs, nil)
+			f.wake()
+		})
+	})
+}
