@@ -57,6 +57,11 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	for _, run := range parts {
 		g.Go(func() error { return run(ctx) })
 	}
+	select {
+	case <-broker.Started(): // the local MQTT listener is bound
+	case <-ctx.Done(): // a part failed (or a signal came); Wait says which
+		return g.Wait()
+	}
 	log.Info().Int("transports", len(conns)).Bool("standalone", cfg.Standalone()).
 		Str("mode", cfg.Gateway.Mode).Str("broker_listen", cfg.Broker.Listen).Msg("snbridge running")
 	return g.Wait()
