@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/transport"
 )
@@ -16,6 +17,7 @@ type env struct {
 	gw   *testGateway
 	url  string
 	up   bridge.Upstream
+	mosq *bridgetest.Mosquitto // nil in standalone mode
 }
 
 // testModes are the upstream kinds every end-to-end test runs against:
@@ -46,7 +48,8 @@ func newEnv(t *testing.T, mode string, mod func(*bridge.Config)) *env {
 		b, url := startEmbedded(t)
 		e.up, e.url = b, url
 	default:
-		e.up, e.url = startRemote(t, mode)
+		e.up, e.mosq = startRemote(t, mode)
+		e.url = e.mosq.URL()
 	}
 	e.gw = startGateway(t, e.up, mod)
 	return e

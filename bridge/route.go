@@ -89,7 +89,7 @@ func (g *Gateway) connect(ib *inbound) {
 			g.sendConnack(ib, mqttsn.RejectedCongestion)
 			return
 		}
-		c = g.newClient(string(id))
+		c = g.newClient(string(id), &ib.key)
 	}
 	g.bind(c, &ib.key)
 	g.step(c, time.Now(), session.Event{Kind: session.EvPacket, Packet: &ib.pkt})
@@ -128,9 +128,10 @@ func (g *Gateway) sendConnack(ib *inbound, rc mqttsn.ReturnCode) {
 	g.send(&ib.key, 0, &g.reply)
 }
 
-func (g *Gateway) newClient(id string) *client {
+func (g *Gateway) newClient(id string, key *clientKey) *client {
 	cfg := g.cfg.Session
 	cfg.Predefined = g.predefFor(id)
+	cfg.MaxPacket = g.maxPacket(key)
 	c := &client{
 		id:   id,
 		s:    session.New(cfg),
@@ -141,6 +142,20 @@ func (g *Gateway) newClient(id string) *client {
 	g.stats.sessions.Add(1)
 	g.stats.sessionsOpened.Add(1)
 	return c
+}
+
+// maxPacket is the longest MQTT-SN message the client at key can be
+// sent: its transport's MaxPayload, less the Forwarder Encapsulation
+// header when it is behind a forwarder. [MQTT-SN 1.2 §5.5]
+func (g *Gateway) maxPacket(key *clientKey) int {
+	n := g.cfg.Transports[key.tr].MaxPayload()
+	if n <= 0 {
+		return 0 // the session's default
+	}
+	if key.encap {
+		n -= 3 + int(key.node.n)
+	}
+	return max(n, 1)
 }
 
 // bind makes key the address of c. A client previously at key loses its
