@@ -250,6 +250,10 @@ func (g *Gateway) shutdown() {
 			c.up.Close(false, noopDone)
 			c.up = nil
 		}
+		if c.closing != nil {
+			c.closing.Close(c.closeDiscard, noopDone)
+			c.closing = nil
+		}
 		c.dropped = true
 	}
 	g.gw.close()

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/snbridge/snbridge/config"
@@ -120,7 +121,9 @@ func newLogger(l config.Log, w io.Writer) (zerolog.Logger, error) {
 	switch l.Format {
 	case config.FormatJSON:
 	case config.FormatConsole, "":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		f, isFile := w.(*os.File)
+		color := isFile && isatty.IsTerminal(f.Fd())
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !color}
 	default:
 		return zerolog.Nop(), errors.New("log.format: must be console or json")
 	}
