@@ -110,6 +110,10 @@ type Config struct {
 	// Debug, when set, sees every packet sent and received, decoded; the
 	// packet is valid only during the call.
 	Debug func(d Direction, p *mqttsn.Packet)
+	// ReadBuffer is the size of the reader's datagram buffer; a longer
+	// datagram is truncated by the Conn. Default: the Conn's MaxPayload,
+	// at most 65535. Load generators with thousands of clients set it low.
+	ReadBuffer int
 	// Logger logs undecodable datagrams and transport errors; the zero
 	// value logs nothing.
 	Logger zerolog.Logger
@@ -415,7 +419,11 @@ func setDUP(p *mqttsn.Packet) {
 // datagrams until the Conn is closed.
 func (c *Client) readLoop() {
 	defer c.wg.Done()
-	buf := make([]byte, 65536)
+	size := c.cfg.ReadBuffer
+	if size <= 0 {
+		size = min(c.conn.MaxPayload(), 65535)
+	}
+	buf := make([]byte, size)
 	var p, inner mqttsn.Packet
 	errs := 0
 	for {
