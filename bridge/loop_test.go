@@ -161,6 +161,37 @@ func TestLoopNoWillAfterDisconnect(t *testing.T) {
 		if s := e.gw.Stats(); s.Sessions != 0 {
 			t.Fatalf("%d sessions left after DISCONNECT", s.Sessions)
 		}
+		if s := e.up.session("dc"); s == nil || !s.isClosed() {
+			t.Fatal("upstream session not closed after DISCONNECT")
+		}
+	})
+}
+
+// TestLoopMaxInflight: while the upstream has not acknowledged MaxInflight
+// QoS 1 PUBLISHes of a client, the next one is refused with congestion;
+// the held ones are acknowledged once the upstream answers.
+func TestLoopMaxInflight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startLoop(t, func(c *bridge.Config) { c.Session.MaxInflight = 2 })
+		e.up.holding = true
+		c := e.client(t, 1)
+		c.connect("mi", true, 60)
+		id := c.register("mi/t", 1)
+		for i := range 3 {
+			c.send(mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{Flags: mqttsn.Flags{QoS: 1}, TopicID: id, MsgID: uint16(10 + i), Data: []byte("x")}})
+		}
+		pa := c.expect(mqttsn.TypePuback).Puback
+		if pa.MsgID != 12 || pa.ReturnCode != mqttsn.RejectedCongestion {
+			t.Fatalf("PUBACK %+v, want congestion for MsgId 12", pa)
+		}
+		synctest.Wait()
+		c.nothing(0)
+		e.up.release()
+		for _, want := range []uint16{10, 11} {
+			if pa := c.expect(mqttsn.TypePuback).Puback; pa.MsgID != want || pa.ReturnCode != mqttsn.Accepted {
+				t.Fatalf("PUBACK %+v, want accepted %d", pa, want)
+			}
+		}
 	})
 }
 

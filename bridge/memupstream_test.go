@@ -20,6 +20,8 @@ type memUpstream struct {
 	openErr  error
 	count    atomic.Int64
 	record   bool
+	hold     []func(error) // completions of QoS 1/2 publishes held back (when holding)
+	holding  bool
 	notify   chan struct{} // gets a token per publish when not nil
 }
 
@@ -91,7 +93,25 @@ func (s *memSession) Publish(m bridge.Message, done func(error)) {
 		default:
 		}
 	}
+	u.mu.Lock()
+	if u.holding && m.QoS > 0 {
+		u.hold = append(u.hold, done)
+		u.mu.Unlock()
+		return
+	}
+	u.mu.Unlock()
 	done(nil)
+}
+
+// release completes the held publishes and stops holding.
+func (u *memUpstream) release() {
+	u.mu.Lock()
+	held := u.hold
+	u.hold, u.holding = nil, false
+	u.mu.Unlock()
+	for _, done := range held {
+		done(nil)
+	}
 }
 
 func (s *memSession) Subscribe(filter string, qos byte, done func(byte, error)) {
