@@ -19,9 +19,9 @@ package mqttsn
 // "rejected: invalid topic id"); otherwise p's contents are unspecified.
 // Parse never panics.
 func Parse(b []byte, p *Packet) error {
-	n, hdr, err := MessageLength(b)
-	if err != nil {
-		return err
+	n, hdr, fe := messageLength(b)
+	if fe.err != nil {
+		return lengthError(b, hdr, fe)
 	}
 	t := MsgType(b[hdr])
 	if !t.Valid() {
@@ -113,13 +113,17 @@ func (p *Packet) parseBody(t MsgType, body, after []byte) fieldErr {
 func MessageLength(b []byte) (n, hdr int, err error) {
 	n, hdr, fe := messageLength(b)
 	if fe.err != nil {
-		t := typeUnknown
-		if fe.field != "MsgType" && len(b) > hdr {
-			t = MsgType(b[hdr])
-		}
-		return 0, 0, &ParseError{Type: t, Field: fe.field, Off: fe.off, Err: fe.err}
+		return 0, 0, lengthError(b, hdr, fe)
 	}
 	return n, hdr, nil
+}
+
+func lengthError(b []byte, hdr int, fe fieldErr) error {
+	t := typeUnknown
+	if fe.field != "MsgType" && len(b) > hdr {
+		t = MsgType(b[hdr])
+	}
+	return &ParseError{Type: t, Field: fe.field, Off: fe.off, Err: fe.err}
 }
 
 // messageLength is MessageLength without the allocation of an error.
