@@ -100,8 +100,15 @@ func startGateway(t testing.TB, up bridge.Upstream, mod func(*bridge.Config)) *t
 // gw. Messages it receives arrive on the returned channel.
 func snClient(t testing.TB, gw transport.Addr, cfg client.Config) (*client.Client, <-chan client.Message) {
 	t.Helper()
-	msgs := make(chan client.Message, 1024)
 	cfg.Gateway = gw
+	return snClientOn(t, listenUDP(t, ""), cfg)
+}
+
+// snClientOn is snClient on a transport of the caller's; cfg.Gateway must
+// be set.
+func snClientOn(t testing.TB, conn transport.Conn, cfg client.Config) (*client.Client, <-chan client.Message) {
+	t.Helper()
+	msgs := make(chan client.Message, 1024)
 	if cfg.OnMessage == nil {
 		cfg.OnMessage = func(m client.Message) {
 			select {
@@ -111,7 +118,7 @@ func snClient(t testing.TB, gw transport.Addr, cfg client.Config) (*client.Clien
 			}
 		}
 	}
-	c := client.Open(listenUDP(t, ""), cfg)
+	c := client.Open(conn, cfg)
 	t.Cleanup(func() { _ = c.Close() })
 	return c, msgs
 }
