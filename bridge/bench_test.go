@@ -2,12 +2,15 @@ package bridge_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/bridge/bridgetest"
+	"github.com/snbridge/snbridge/bridge/paho"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/transport"
 	"github.com/snbridge/snbridge/transport/transporttest"
@@ -92,4 +95,62 @@ func benchGateway(b *testing.B, gwConn, clConn transport.Conn) {
 		}
 	}
 	b.ReportMetric(float64(sent)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkGatewayMosquitto measures messages per second from one
+// MQTT-SN client over loopback UDP through the gateway and the paho
+// upstream (transparent mode) to a real mosquitto, as counted by an MQTT
+// subscriber: QoS 0 with up to benchWindow messages in flight end to end,
+// QoS 1 with up to 32 PUBLISHes awaiting their PUBACK (the session's
+// default in-flight limit).
+func BenchmarkGatewayMosquitto(b *testing.B) {
+	for _, qos := range []byte{0, 1} {
+		b.Run(fmt.Sprintf("qos%d", qos), func(b *testing.B) {
+			mosq := bridgetest.StartMosquitto(b)
+			up, err := paho.New(paho.Config{URL: mosq.URL()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runPart(b, "paho", up.Run)
+			gw := startGateway(b, up, func(c *bridge.Config) { c.Logger = zerolog.Nop() })
+			sub := bridgetest.Subscribe(b, mosq.URL(), "bench/#", qos)
+			r := newRaw(b, gw.Addr)
+			r.connect("bench-"+fmt.Sprint(qos), true, 600)
+			id := r.register("bench/t", 1)
+			p := mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{
+				Flags: mqttsn.Flags{QoS: mqttsn.QoS(qos)}, TopicID: id, Data: []byte("0123456789abcdef"),
+			}}
+			window := benchWindow
+			if qos == 1 {
+				window = 32
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			sent, acked, got := 0, 0, 0
+			timeout := time.After(time.Minute)
+			wait := func() {
+				select {
+				case <-sub:
+					got++
+				case <-r.in:
+					acked++
+				case <-timeout:
+					b.Fatalf("stalled: sent %d, acked %d, received %d", sent, acked, got)
+				}
+			}
+			for b.Loop() {
+				for (qos == 0 && sent-got >= window) || (qos == 1 && sent-acked >= window) {
+					wait()
+				}
+				sent++
+				p.Publish.MsgID = uint16(sent%65535 + 1)
+				r.send(p)
+			}
+			for got < sent || (qos == 1 && acked < sent) {
+				wait()
+			}
+			b.ReportMetric(float64(sent)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
 }
