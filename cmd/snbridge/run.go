@@ -14,6 +14,7 @@ import (
 	"github.com/snbridge/snbridge/mqttsn/session"
 	"github.com/snbridge/snbridge/transport"
 	"github.com/snbridge/snbridge/transport/udp"
+	"github.com/snbridge/snbridge/transport/xbee"
 )
 
 // run wires a validated configuration into running parts: transports,
@@ -23,7 +24,7 @@ import (
 // cancelled (nil) or when a part fails (its error, after stopping the
 // others).
 func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
-	conns, err := openTransports(cfg, log)
+	conns, runners, err := openTransports(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		closeAll(conns)
 		return fmt.Errorf("embedded broker: %w", err)
 	}
-	parts := []func(context.Context) error{broker.Run}
+	parts := append([]func(context.Context) error{broker.Run}, runners...)
 	var up bridge.Upstream = broker
 	if !cfg.Standalone() {
 		remote, err := newRemote(cfg, log)
@@ -68,9 +69,9 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 }
 
 // openTransports opens every configured transport; on failure it closes
-// the ones already open.
-func openTransports(cfg config.Config, log zerolog.Logger) ([]transport.Conn, error) {
-	var conns []transport.Conn
+// the ones already open. runners are the Run methods of transports that
+// have one (an XBee radio keeps reopening its serial device).
+func openTransports(cfg config.Config, log zerolog.Logger) (conns []transport.Conn, runners []func(context.Context) error, err error) {
 	for i, u := range cfg.Transport.UDP {
 		c, err := udp.Listen(udp.Config{
 			Listen:     u.Listen,
@@ -80,15 +81,34 @@ func openTransports(cfg config.Config, log zerolog.Logger) ([]transport.Conn, er
 		})
 		if err != nil {
 			closeAll(conns)
-			return nil, fmt.Errorf("transport.udp[%d]: %w", i, err)
+			return nil, nil, fmt.Errorf("transport.udp[%d]: %w", i, err)
 		}
 		log.Info().Stringer("addr", c.LocalAddr()).Stringer("broadcast", c.BroadcastAddr()).Msg("UDP transport listening")
 		conns = append(conns, c)
 	}
-	if len(conns) == 0 {
-		return nil, errors.New("no transport configured")
+	for i, x := range cfg.Transport.XBee {
+		c, err := xbee.New(xbee.Config{
+			Device:      x.Device,
+			Baud:        x.Baud,
+			APIMode:     x.APIMode,
+			DataBits:    x.DataBits,
+			Parity:      x.Parity,
+			StopBits:    x.StopBits,
+			FlowControl: x.FlowControl,
+			MaxPayload:  x.MaxPayload,
+			Logger:      log.With().Str("component", "transport/xbee").Str("device", x.Device).Logger(),
+		})
+		if err != nil {
+			closeAll(conns)
+			return nil, nil, fmt.Errorf("transport.xbee[%d]: %w", i, err)
+		}
+		conns = append(conns, c)
+		runners = append(runners, c.Run)
 	}
-	return conns, nil
+	if len(conns) == 0 {
+		return nil, nil, errors.New("no transport configured")
+	}
+	return conns, runners, nil
 }
 
 func closeAll(conns []transport.Conn) {
