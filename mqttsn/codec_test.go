@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -247,5 +248,39 @@ func TestReturnCodeAndTypeStrings(t *testing.T) {
 	}
 	if s := mqttsn.RejectedInvalidTopicID.String(); s != "rejected: invalid topic id" {
 		t.Error(s)
+	}
+}
+
+func TestPacketMsgID(t *testing.T) {
+	withID := map[string]uint16{}
+	for _, v := range mqttsntest.Vectors(t) {
+		var p mqttsn.Packet
+		if err := mqttsn.Parse(v.Bytes, &p); err != nil {
+			t.Fatal(err)
+		}
+		id, ok := p.MsgID()
+		if p.Type != mqttsn.TypeEncapsulated && strings.Contains(p.String(), " msg_id=") != ok {
+			t.Errorf("%s: MsgID ok = %v for %s", v.Name, ok, p.String())
+		}
+		if ok {
+			withID[v.Name] = id
+		}
+	}
+	if withID["publish_qos1_retain"] != 7 || withID["subscribe_short"] != 5 || withID["unsuback"] != 6 {
+		t.Errorf("MsgID values: %v", withID)
+	}
+}
+
+// TestGoldenFilesHaveVectors catches .golden files left behind by a
+// renamed or deleted vector.
+func TestGoldenFilesHaveVectors(t *testing.T) {
+	goldens, err := filepath.Glob(filepath.Join(mqttsntest.Dir(), "*.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range goldens {
+		if _, err := os.Stat(strings.TrimSuffix(g, ".golden") + ".hex"); err != nil {
+			t.Errorf("%s has no .hex vector", g)
+		}
 	}
 }
