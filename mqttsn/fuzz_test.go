@@ -95,3 +95,24 @@ func TestRegressionCases(t *testing.T) {
 		})
 	}
 }
+
+// TestParseAllShortDatagrams runs the FuzzParse property on every
+// datagram of one and two octets and on every 3-octet message.
+func TestParseAllShortDatagrams(t *testing.T) {
+	b := make([]byte, 3)
+	for i := 0; i < 256; i++ {
+		b[0] = byte(i)
+		checkParseRoundTrip(t, b[:1])
+		for j := 0; j < 256; j++ {
+			b[1] = byte(j)
+			checkParseRoundTrip(t, b[:2])
+		}
+	}
+	b[0] = 3
+	for j := 0; j < 256; j++ {
+		for k := 0; k < 256; k++ {
+			b[1], b[2] = byte(j), byte(k)
+			checkParseRoundTrip(t, b)
+		}
+	}
+}
