@@ -41,3 +41,7 @@ cross: ## static builds for linux amd64, arm64 and armv7
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+.PHONY: bench-e2e
+bench-e2e: build ## mqttsn-bench standard set (QoS 0 and 1, 10 clients, transparent and aggregating) against a mosquitto it starts
+	BIN=$(BIN) cmd/mqttsn-bench/bench-e2e.sh
