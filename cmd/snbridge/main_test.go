@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/mqttsn"
@@ -102,6 +106,12 @@ func TestCheck(t *testing.T) {
 			config:   "[gateway]\nid = 300\nmode = \"sideways\"\nadvertize = \"1m\"\n\n[log]\nlevel = \"loud\"\n",
 			wantCode: 1,
 			want:     []string{"invalid configuration", "gateway.id", "gateway.mode", "unknown key gateway.advertize", "log.level"},
+		},
+		{
+			name:     "bad xbee radio",
+			config:   "[[transport.xbee]]\ndevice = \"/dev/ttyUSB0\"\napi_mode = 3\nparity = \"mark\"\nbaud = 12345\n",
+			wantCode: 1,
+			want:     []string{"transport.xbee[0].api_mode", "transport.xbee[0].parity", "transport.xbee[0].baud"},
 		},
 		{
 			name:     "syntax error",
@@ -278,7 +288,7 @@ listen = %q
 listen = %q
 
 [upstream]
-url = %q
+%s
 
 [[predefined]]
 id = 5
@@ -294,7 +304,7 @@ format = "json"
 // subscriber of the embedded broker; SIGTERM then stops it cleanly.
 func TestRunStandalone(t *testing.T) {
 	snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
-	d := startDaemon(t, fmt.Sprintf(daemonConfig, "transparent", snAddr, mqttAddr, ""))
+	d := startDaemon(t, fmt.Sprintf(daemonConfig, "transparent", snAddr, mqttAddr, `url = ""`))
 	sub := bridgetest.Subscribe(t, "tcp://"+mqttAddr, "site/#", 1)
 	sensor(t, snAddr)
 	expectReadings(t, sub)
@@ -308,7 +318,7 @@ func TestRunUpstream(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			mosq := bridgetest.StartMosquitto(t)
 			snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
-			d := startDaemon(t, fmt.Sprintf(daemonConfig, mode, snAddr, mqttAddr, mosq.URL()))
+			d := startDaemon(t, fmt.Sprintf(daemonConfig, mode, snAddr, mqttAddr, fmt.Sprintf("url = %q", mosq.URL())))
 			sub := bridgetest.Subscribe(t, mosq.URL(), "site/#", 1)
 			sensor(t, snAddr)
 			expectReadings(t, sub)
@@ -342,4 +352,39 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestRunUpstreamTLS: the binary reaches a mosquitto that requires TLS
+// with a client certificate and a password, through the [upstream] keys
+// (url tls://, ca_file, cert_file, key_file, username, password).
+func TestRunUpstreamTLS(t *testing.T) {
+	files := bridgetest.WriteTLSFiles(t)
+	pw := bridgetest.WritePasswordFile(t, map[string]string{"gw": "s3cret"})
+	mosq := bridgetest.StartMosquittoWith(t, bridgetest.Options{
+		Listener: files.MosquittoListener(true), Extra: "password_file " + pw, DenyAnonymous: true, Scheme: "tls",
+	})
+	snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
+	upstream := fmt.Sprintf("url = %q\nusername = \"gw\"\npassword = \"s3cret\"\nca_file = %q\ncert_file = %q\nkey_file = %q",
+		mosq.URL(), files.CAFile, files.ClientCert, files.ClientKey)
+	cfg := fmt.Sprintf(daemonConfig, "transparent", snAddr, mqttAddr, upstream)
+	d := startDaemon(t, cfg)
+
+	pool := x509.NewCertPool()
+	ca, err := os.ReadFile(files.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(ca)
+	cert, err := tls.LoadX509KeyPair(files.ClientCert, files.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := bridgetest.Connect(t, mosq.URL(), func(o *mqtt.ClientOptions) {
+		o.SetTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}})
+		o.SetUsername("gw").SetPassword("s3cret")
+	})
+	sub := bridgetest.SubscribeClient(t, c, "site/#", 1)
+	sensor(t, snAddr)
+	expectReadings(t, sub)
+	d.stop(t)
 }
