@@ -112,7 +112,7 @@ func (c Config) Validate() error {
 	if !slices.Contains(baudRates, c.Baud) {
 		add("baud", "unsupported rate %d", c.Baud)
 	}
-	if !APIMode(c.APIMode).Valid() || c.APIMode > 2 {
+	if c.APIMode != 1 && c.APIMode != 2 {
 		add("api_mode", "%d is not 1 (unescaped) or 2 (escaped)", c.APIMode)
 	}
 	if c.DataBits < 5 || c.DataBits > 8 {

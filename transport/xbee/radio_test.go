@@ -1,3 +1,5 @@
+//go:build linux
+
 package xbee
 
 import (
@@ -13,13 +15,10 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/rs/zerolog"
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/snbridge/snbridge/transport"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // wait bounds every wait for an event in these tests.
 const wait = 10 * time.Second
