@@ -11,6 +11,7 @@ import (
 
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/mqttsn/client/clienttest"
+	"github.com/snbridge/snbridge/transport/xbee"
 )
 
 func TestMain(m *testing.M) {
@@ -184,5 +185,34 @@ func TestEncapsulatedPublish(t *testing.T) {
 	}
 	if m := bridgetest.Recv(t, msgs, 10*time.Second); string(m.Payload) != "via forwarder" {
 		t.Errorf("broker got %q", m.Payload)
+	}
+}
+
+// TestXBeePublish publishes through an XBee radio (a pseudo-terminal
+// played by clienttest.Air) to the gateway's coordinator radio, in both
+// API modes, with payload bytes that API mode 2 must escape.
+func TestXBeePublish(t *testing.T) {
+	mq := bridgetest.StartMosquitto(t)
+	for _, mode := range []int{1, 2} {
+		t.Run("api mode "+strconv.Itoa(mode), func(t *testing.T) {
+			air := clienttest.NewAir(t, xbee.APIMode(mode))
+			clienttest.StartGateway(t, clienttest.Options{Upstream: mq.URL(), XBeeDevice: air.GatewayDevice, XBeeAPIMode: mode})
+			msgs := bridgetest.Subscribe(t, mq.URL(), "radio/#", 2)
+			file := t.TempDir() + "/escaped"
+			payload := []byte{0x7E, 0x7D, 0x11, 0x13, 'o', 'k'}
+			if err := os.WriteFile(file, payload, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, qos := range []string{"0", "1", "2"} {
+				r := pub(t, "", "--xbee", air.ClientDevice, "--api-mode", strconv.Itoa(mode), "--baud", "115200",
+					"-t", "radio/x", "-f", file, "-q", qos, "-W", "5")
+				if r.code != exitOK {
+					t.Fatalf("QoS %s: exit %d: %s", qos, r.code, r.stderr)
+				}
+				if m := bridgetest.Recv(t, msgs, 10*time.Second); !bytes.Equal(m.Payload, payload) || m.Topic != "radio/x" {
+					t.Errorf("QoS %s: broker got %q %x", qos, m.Topic, m.Payload)
+				}
+			}
+		})
 	}
 }

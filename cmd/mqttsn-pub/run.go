@@ -165,6 +165,8 @@ func (p *publisher) run(ctx context.Context) error {
 		tr.Conn.Close()
 		return err
 	}
+	// Retransmit unanswered requests twice within -W. [MQTT-SN 1.2 §6.13]
+	cfg.Retry, cfg.MaxRetries = time.Duration(o.timeout)/3, 2
 	cfg.OnRejected = func(pa mqttsn.Puback) {
 		p.mu.Lock()
 		p.rejected = append(p.rejected, pa)

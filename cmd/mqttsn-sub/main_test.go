@@ -12,6 +12,7 @@ import (
 
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/mqttsn/client/clienttest"
+	"github.com/snbridge/snbridge/transport/xbee"
 )
 
 func TestMain(m *testing.M) {
@@ -228,5 +229,22 @@ func TestSleepingClient(t *testing.T) {
 				t.Errorf("a PUBLISH arrived before the first wake-up:\n%s", e)
 			}
 		})
+	}
+}
+
+// TestXBeeSubscribe receives through an XBee radio (a pseudo-terminal
+// played by clienttest.Air) from the gateway's coordinator radio.
+func TestXBeeSubscribe(t *testing.T) {
+	mq := bridgetest.StartMosquitto(t)
+	air := clienttest.NewAir(t, xbee.APIMode2)
+	clienttest.StartGateway(t, clienttest.Options{Upstream: mq.URL(), XBeeDevice: air.GatewayDevice})
+	s := start(t, "--xbee", air.ClientDevice, "-t", "radio/in", "-q", "1", "-C", "1", "-v", "-d")
+	s.stderr.waitFor(t, "received SUBACK", 1)
+	bridgetest.Publish(t, mq.URL(), "radio/in", []byte("over the air"), 1, false)
+	if code := s.exit(t); code != exitOK {
+		t.Fatalf("exit %d: %s", code, s.stderr)
+	}
+	if got, want := s.stdout.String(), "radio/in over the air\n"; got != want {
+		t.Errorf("stdout %q, want %q", got, want)
 	}
 }

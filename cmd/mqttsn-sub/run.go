@@ -178,6 +178,9 @@ func (s *subscriber) run(ctx context.Context) error {
 		tr.Conn.Close()
 		return err
 	}
+	// Retransmit unanswered requests twice within requestTimeout.
+	// [MQTT-SN 1.2 §6.13]
+	cfg.Retry, cfg.MaxRetries = requestTimeout/3, 2
 	cfg.OnMessage = s.onMessage
 	cfg.OnDisconnect = func(mqttsn.Disconnect) {
 		fmt.Fprintln(s.stderr, "mqttsn-sub: the gateway disconnected this client")

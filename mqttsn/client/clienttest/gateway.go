@@ -40,6 +40,10 @@ type Options struct {
 	Extra string
 	// LogLevel is the gateway's log level (default "warn").
 	LogLevel string
+	// XBeeDevice, when set, adds an XBee transport on this serial device
+	// (see [Air]) in API mode XBeeAPIMode (default 2), beside UDP.
+	XBeeDevice  string
+	XBeeAPIMode int
 }
 
 // Gateway is a running snbridge process.
@@ -106,6 +110,13 @@ func Config(port int, o Options) string {
 	}
 	fmt.Fprintf(&b, "[gateway]\nmode = %q\n%s\n", mode, o.Extra)
 	fmt.Fprintf(&b, "[[transport.udp]]\nlisten = \"127.0.0.1:%d\"\n\n", port)
+	if o.XBeeDevice != "" {
+		mode := o.XBeeAPIMode
+		if mode == 0 {
+			mode = 2
+		}
+		fmt.Fprintf(&b, "[[transport.xbee]]\ndevice = %q\napi_mode = %d\n\n", o.XBeeDevice, mode)
+	}
 	fmt.Fprintf(&b, "[upstream]\nurl = %q\n\n[broker]\nlisten = \"\"\n\n", o.Upstream)
 	for id, name := range o.Predefined {
 		fmt.Fprintf(&b, "[[predefined]]\nid = %d\ntopic = %q\n\n", id, name)
