@@ -79,6 +79,7 @@ type Conn struct {
 	local   [2]uint32 // SH, SL
 	haveSH  bool
 	haveSL  bool
+	flush   *flushReq // the Flush marker in txq, at most one
 	stats   Stats
 	dest    map[transport.Addr]*DestStats
 }
@@ -90,8 +91,17 @@ type rxItem struct {
 }
 
 type txItem struct {
-	idx int
+	idx int // into txBufs, or flushMarker
 	n   int
+}
+
+// flushMarker is the txItem index of a Flush request.
+const flushMarker = -1
+
+// flushReq is a Flush waiting for the writer to reach its marker.
+type flushReq struct {
+	done chan struct{}
+	err  error // set before done is closed
 }
 
 type pendingTx struct {
@@ -119,7 +129,7 @@ func New(cfg Config) (*Conn, error) {
 		rxFree:  make(chan int, cfg.QueueLen),
 		rxq:     make(chan rxItem, cfg.QueueLen),
 		txFree:  make(chan int, cfg.QueueLen),
-		txq:     make(chan txItem, cfg.QueueLen),
+		txq:     make(chan txItem, cfg.QueueLen+1), // a slot per buffer, and one for a Flush
 		dec:     NewDecoder(APIMode(cfg.APIMode), maxFrame),
 		rbuf:    make([]byte, readChunk),
 		wbuf:    make([]byte, 0, 2*(txRequestHdr+cfg.MaxPayload)+8),
@@ -207,17 +217,8 @@ func (c *Conn) isClosed() bool {
 // error wrapping net.ErrClosed; Run returns nil. It is safe to call more
 // than once and from any goroutine.
 func (c *Conn) Close() error {
-	c.closeOnce.Do(func() {
-		close(c.closed)
-		c.mu.Lock()
-		p := c.port
-		c.mu.Unlock()
-		if p != nil {
-			// Unblocks the reader; Run's serve loop cleans up.
-			p.ResetOutputBuffer()
-			p.Close()
-		}
-	})
+	// Run's serve loop, which owns the port, sees this and closes it.
+	c.closeOnce.Do(func() { close(c.closed) })
 	return nil
 }
 
@@ -292,6 +293,52 @@ func (c *Conn) WriteTo(b []byte, to transport.Addr) (int, error) {
 	buf := req.AppendFrameData(c.txBufs[idx][:0])
 	c.txq <- txItem{idx: idx, n: len(buf)} // never blocks: one slot per buffer
 	return len(b), nil
+}
+
+// Flush waits until every datagram queued by WriteTo before it is written
+// to the port and the port's output has drained (tcdrain), or ctx is done.
+// A client tool calls it before exiting, since WriteTo returns once the
+// datagram is queued. It fails with [ErrNotConnected] when the device is
+// not open or goes away first.
+func (c *Conn) Flush(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.port == nil {
+			c.mu.Unlock()
+			return fmt.Errorf("xbee: flush %s: %w", c.cfg.Device, ErrNotConnected)
+		}
+		f, mine := c.flush, false
+		if f == nil {
+			f, mine = &flushReq{done: make(chan struct{})}, true
+			c.flush = f
+			c.txq <- txItem{idx: flushMarker} // never blocks: its own slot
+		}
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			if mine {
+				return f.err
+			}
+			// Another Flush's marker, queued before our datagrams maybe:
+			// queue our own.
+		case <-ctx.Done():
+			return fmt.Errorf("xbee: flush %s: %w", c.cfg.Device, ctx.Err())
+		case <-c.closed:
+			return errClosed
+		}
+	}
+}
+
+// flushed completes the pending Flush with err.
+func (c *Conn) flushed(err error) {
+	c.mu.Lock()
+	f := c.flush
+	c.flush = nil
+	c.mu.Unlock()
+	if f != nil {
+		f.err = err
+		close(f.done)
+	}
 }
 
 // checkWrite validates a datagram and its destination before queueing.
@@ -435,21 +482,53 @@ func (c *Conn) serve(port serial.Port) error {
 	c.log.Info().Str("api_mode", c.mode.String()).Int("baud", c.cfg.Baud).Msg("device open")
 
 	done := make(chan struct{})
+	writerDone := make(chan struct{})
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Go(func() { errc <- c.readLoop(port) })
-	wg.Go(func() { errc <- c.writeLoop(port, done) })
-	err := <-errc
+	wg.Go(func() {
+		defer close(writerDone)
+		errc <- c.writeLoop(port, done)
+	})
+	var err error
+	select {
+	case err = <-errc:
+	case <-c.closed:
+		err = errClosed
+	}
 
 	c.mu.Lock()
 	c.setPortLocked(nil)
 	c.mu.Unlock()
 	close(done)
-	port.ResetOutputBuffer() // a writer stuck on flow control gets going
-	port.Close()             // unblocks the reader
+	// The writer must be gone before the port is closed: a write to a
+	// closed descriptor could reach whatever file reuses its number.
+	stopWriter(port, writerDone)
+	port.Close() // unblocks the reader
 	wg.Wait()
 	c.dropQueued()
 	return err
+}
+
+// writerStuck is how long a writer may take to notice it should stop
+// before the port's output is flushed to unblock it (a radio holding CTS
+// off blocks writes).
+const writerStuck = 100 * time.Millisecond
+
+// stopWriter waits for the writer goroutine to end, flushing the port's
+// output while it does not.
+func stopWriter(port serial.Port, writerDone <-chan struct{}) {
+	t := time.NewTimer(writerStuck)
+	defer t.Stop()
+	for {
+		select {
+		case <-writerDone:
+			return
+		case <-t.C:
+			port.ResetOutputBuffer()
+			t.Reset(writerStuck)
+		}
+	}
 }
 
 // dropQueued frees datagrams queued for a port that is gone.
@@ -457,6 +536,10 @@ func (c *Conn) dropQueued() {
 	for {
 		select {
 		case it := <-c.txq:
+			if it.idx == flushMarker {
+				c.flushed(fmt.Errorf("xbee: flush %s: %w", c.cfg.Device, ErrNotConnected))
+				continue
+			}
 			c.txFree <- it.idx
 			c.countTx(func(s *Stats) { s.TxDropped++ })
 		default:
@@ -476,6 +559,20 @@ func (c *Conn) writeLoop(port serial.Port, done <-chan struct{}) error {
 		case <-done:
 			return nil
 		case it := <-c.txq:
+			select {
+			case <-done:
+				c.txq <- it // put back, for dropQueued: there is a slot
+				return nil
+			default:
+			}
+			if it.idx == flushMarker {
+				err := port.Drain()
+				if err != nil {
+					err = fmt.Errorf("xbee: drain %s: %w", c.cfg.Device, err)
+				}
+				c.flushed(err)
+				continue
+			}
 			err := c.writeFrame(port, c.txBufs[it.idx][:it.n])
 			c.txFree <- it.idx
 			if err != nil {

@@ -354,6 +354,9 @@ func TestClose(t *testing.T) {
 		if _, err := c.WriteTo([]byte{1}, transport.XBeeAddr(1)); !errors.Is(err, ErrNotConnected) {
 			t.Errorf("WriteTo before Run: %v, want ErrNotConnected", err)
 		}
+		if err := c.Flush(t.Context()); !errors.Is(err, ErrNotConnected) {
+			t.Errorf("Flush before Run: %v, want ErrNotConnected", err)
+		}
 		c.Close()
 		if err := <-done; !errors.Is(err, net.ErrClosed) {
 			t.Errorf("ReadFrom after Close: %v, want net.ErrClosed", err)
@@ -420,5 +423,28 @@ func TestSerialSettings(t *testing.T) {
 	r.sendRx(sensorA, 1, escapy)
 	if d := c.recv(t); !bytes.Equal(d.data, escapy) {
 		t.Errorf("datagram %x, want %x", d.data, escapy)
+	}
+}
+
+func TestFlush(t *testing.T) {
+	cfg := testConfig(t, APIMode2)
+	r := newRadio(t, APIMode2, cfg.Device)
+	c := startConn(t, cfg)
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	c.waitUp(t, true)
+	for i := range 5 {
+		c.write(t, []byte{0x02, byte(i)}, transport.XBeeAddr(sensorA))
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if s := c.Stats(); s.TxFrames != 5 {
+		t.Errorf("TxFrames after Flush = %d, want 5", s.TxFrames)
+	}
+	for i := range 5 {
+		if tx := r.expectTx(); tx.Data[1] != byte(i) {
+			t.Fatalf("frame %d carries %x", i, tx.Data)
+		}
 	}
 }
