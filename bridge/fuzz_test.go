@@ -22,10 +22,10 @@ func (nopUpstream) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 type nopSession struct{}
 
-func (nopSession) Publish(_ Message, done func(error))                 { done(nil) }
+func (nopSession) Publish(_ Message, done func(error))                  { done(nil) }
 func (nopSession) Subscribe(_ string, qos byte, done func(byte, error)) { done(qos, nil) }
-func (nopSession) Unsubscribe(_ string, done func(error))              { done(nil) }
-func (nopSession) Close(_ bool, done func())                           { done() }
+func (nopSession) Unsubscribe(_ string, done func(error))               { done(nil) }
+func (nopSession) Close(_ bool, done func())                            { done() }
 
 // FuzzGatewayDatagrams feeds arbitrary datagrams, from three addresses
 // and wrapped or not in Forwarder Encapsulation, into a running gateway
