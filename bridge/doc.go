@@ -34,6 +34,40 @@
 //   - Predefined topic ids: a global table plus per-client entries
 //     (MQTT-SN 1.2 §6.7), handed to each session and used for QoS -1.
 //
+// # Decisions where the spec is silent
+//
+//   - A CONNECT whose ClientId is outside 1..23 octets, or whose
+//     ProtocolId is not 0x01, is answered with CONNACK 0x03 (not
+//     supported) rather than dropped as malformed, so that the client
+//     learns why (MQTT-SN 1.2 §5.3.1, §5.3.8).
+//   - The gateway's own upstream client id is reserved: a CONNECT with it
+//     gets CONNACK 0x03.
+//   - An unknown address gets an unsolicited DISCONNECT for anything that
+//     needs a session (§6.12), except a DISCONNECT, which is not answered:
+//     two gateways pointed at each other would otherwise exchange
+//     DISCONNECTs forever.
+//   - When a client takes over an address that another session had (a
+//     CONNECT or a PINGREQ with a ClientId from it), that other session
+//     loses its address and is then supervised as usual: lost when its
+//     keep-alive or sleep timer runs out, will included.
+//   - QoS -1 PUBLISHes always go through the gateway's own upstream
+//     session, also from connected clients (whose own predefined entries
+//     then apply); an unknown predefined id is dropped and counted, as
+//     QoS -1 has no answer.
+//   - A will is published through the client's own upstream session,
+//     which is closed only once the broker has acknowledged the will;
+//     without one, through the gateway's session.
+//   - SEARCHGW: GWINFO goes back to the sender and is broadcast on the
+//     transport the SEARCHGW came in on (the network the searcher is on),
+//     not on the others. A SEARCHGW through a forwarder gets one
+//     encapsulated GWINFO with the SEARCHGW's radius, for the forwarder to
+//     broadcast (§5.5).
+//   - ADVERTISE is sent whether or not the upstream is reachable: the
+//     embedded broker can always take the session (§6.1 "or is itself a
+//     server").
+//   - Sessions kept for CleanSession=false clients count towards
+//     MaxClients.
+//
 // # What it does not do
 //
 // It does not implement the protocol rules of a client session (they are

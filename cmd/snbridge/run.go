@@ -65,7 +65,20 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	}
 	log.Info().Int("transports", len(conns)).Bool("standalone", cfg.Standalone()).
 		Str("mode", cfg.Gateway.Mode).Str("broker_listen", cfg.Broker.Listen).Msg("snbridge running")
-	return g.Wait()
+	err = g.Wait()
+	logStats(log, gw.Stats())
+	return err
+}
+
+// logStats logs the gateway's counters once, at shutdown.
+func logStats(log zerolog.Logger, s bridge.Stats) {
+	log.Info().Uint64("datagrams_in", s.DatagramsIn).Uint64("packets_out", s.PacketsOut).
+		Uint64("malformed", s.Malformed).Uint64("unknown_client", s.UnknownClient).
+		Uint64("sessions_opened", s.SessionsOpened).Uint64("clients_rejected", s.ClientsRejected).
+		Uint64("qos_minus1_in", s.QoSMinus1In).Uint64("qos_minus1_dropped", s.QoSMinus1Dropped).
+		Uint64("deliveries_dropped", s.DeliveriesDropped).Uint64("wills_published", s.WillsPublished).
+		Uint64("send_errors", s.SendErrors).Uint64("upstream_errors", s.UpstreamErrors).
+		Msg("gateway stats")
 }
 
 // openTransports opens every configured transport; on failure it closes
