@@ -58,10 +58,12 @@ type Broker struct {
 	running atomic.Bool
 	logOff  atomic.Bool // set when Run returns; silences mochi's stragglers
 
-	// queue, guarded by mu; the worker swaps it out.
+	// Queues, guarded by mu. The worker takes operations in chunks from
+	// ops[opsHead:] and swaps dels out whole.
 	mu      sync.Mutex
-	queue   []item
-	queued  int  // deliveries in queue
+	ops     []item
+	opsHead int
+	dels    []delivery
 	stopped bool // Run has returned; no further items
 	wake    chan struct{}
 
@@ -173,8 +175,8 @@ func (b *Broker) stop() []item {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.stopped = true
-	q := b.queue
-	b.queue = nil
+	q := b.ops[b.opsHead:]
+	b.ops, b.opsHead, b.dels = nil, 0, nil
 	return q
 }
 

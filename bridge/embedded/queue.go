@@ -14,15 +14,13 @@ const (
 	opSubscribe
 	opUnsubscribe
 	opClose
-	opDeliver
 )
 
-// item is one queued operation or delivery. Items are kept by value in the
+// item is one queued operation. Items are kept by value in the
 // queue so that queuing allocates nothing once the queue has grown.
 type item struct {
 	kind    opKind
 	h       *handle // session operations
-	sub     *sub    // opDeliver
 	msg     bridge.Message
 	filter  string
 	qos     byte
@@ -36,7 +34,7 @@ type item struct {
 	doneClose func()
 }
 
-// fail completes the item's operation with err (a delivery is dropped).
+// fail completes the item's operation with err.
 func (it *item) fail(err error) {
 	switch it.kind {
 	case opOpen:
@@ -50,6 +48,17 @@ func (it *item) fail(err error) {
 	}
 }
 
+// opChunk is how many operations the worker runs before it hands out the
+// deliveries they caused: a burst of publishes must not fill the bounded
+// delivery queue before the worker gets to empty it.
+const opChunk = 64
+
+// delivery is a message for a subscription's session.
+type delivery struct {
+	sub *sub
+	msg bridge.Message
+}
+
 // enqueue queues an operation for the worker. After Run has returned it
 // fails the operation on the caller's goroutine.
 func (b *Broker) enqueue(it item) {
@@ -59,7 +68,7 @@ func (b *Broker) enqueue(it item) {
 		it.fail(ErrClosed)
 		return
 	}
-	b.queue = append(b.queue, it)
+	b.ops = append(b.ops, it)
 	b.mu.Unlock()
 	b.signal()
 }
@@ -69,15 +78,14 @@ func (b *Broker) enqueue(it item) {
 // message is dropped and counted.
 func (b *Broker) enqueueDelivery(s *sub, m bridge.Message) {
 	b.mu.Lock()
-	if b.stopped || b.queued >= b.cfg.MaxQueued {
+	if b.stopped || len(b.dels) >= b.cfg.MaxQueued {
 		b.mu.Unlock()
 		if n := b.dropped.Add(1); n&(n-1) == 0 { // log at powers of two
 			b.log.Warn().Str("topic", m.Topic).Uint64("dropped", n).Msg("delivery queue full, message dropped")
 		}
 		return
 	}
-	b.queue = append(b.queue, item{kind: opDeliver, sub: s, msg: m})
-	b.queued++
+	b.dels = append(b.dels, delivery{sub: s, msg: m})
 	b.mu.Unlock()
 	b.signal()
 }
@@ -89,20 +97,30 @@ func (b *Broker) signal() {
 	}
 }
 
-// work runs queued items until ctx is done. Two slices are swapped so the
-// lock is held only for the swap.
+// work runs queued deliveries and operations until ctx is done. The lock
+// is held only to take them out.
 func (b *Broker) work(ctx context.Context) {
-	var batch []item
+	var dels []delivery
+	var ops []item
 	for ctx.Err() == nil {
 		b.mu.Lock()
-		batch, b.queue = b.queue, batch[:0]
-		b.queued = 0
-		b.mu.Unlock()
-		for i := range batch {
-			b.exec(&batch[i])
-			batch[i] = item{} // drop references
+		dels, b.dels = b.dels, dels[:0]
+		n := min(opChunk, len(b.ops)-b.opsHead)
+		ops = append(ops[:0], b.ops[b.opsHead:b.opsHead+n]...)
+		clear(b.ops[b.opsHead : b.opsHead+n])
+		if b.opsHead += n; b.opsHead == len(b.ops) {
+			b.ops, b.opsHead = b.ops[:0], 0
 		}
-		if len(batch) > 0 {
+		b.mu.Unlock()
+		for i := range dels {
+			b.deliver(dels[i].sub, dels[i].msg, false)
+		}
+		clear(dels)
+		for i := range ops {
+			b.exec(&ops[i])
+		}
+		clear(ops)
+		if len(dels)+len(ops) > 0 {
 			continue
 		}
 		select {
@@ -116,8 +134,6 @@ func (b *Broker) exec(it *item) {
 	switch it.kind {
 	case opOpen:
 		b.open(it.info, it.deliver, it.doneOpen)
-	case opDeliver:
-		b.deliver(it.sub, it.msg, false)
 	default:
 		if it.h.closed {
 			it.fail(ErrSessionClosed)
