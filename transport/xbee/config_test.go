@@ -86,3 +86,28 @@ func TestParseEUI64(t *testing.T) {
 		}
 	}
 }
+
+func TestReceiveQueueFull(t *testing.T) {
+	c, err := New(Config{Device: filepath.Join(t.TempDir(), "none"), QueueLen: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		c.handleFrame((&RxPacket{Src64: sensorA, Data: []byte{byte(i + 1)}}).AppendFrameData(nil))
+	}
+	buf := make([]byte, 1)
+	for i := range 2 {
+		if n, _, err := c.ReadFrom(buf); err != nil || n != 1 || buf[0] != byte(i+1) {
+			t.Fatalf("ReadFrom = %d %x %v, want datagram %d", n, buf, err, i+1)
+		}
+	}
+	if s := c.Stats(); s.RxPackets != 2 || s.RxDropped != 1 {
+		t.Errorf("RxPackets %d RxDropped %d, want 2 1", s.RxPackets, s.RxDropped)
+	}
+	// A datagram longer than the buffer is truncated and counted.
+	c.handleFrame((&RxPacket{Src64: sensorA, Data: []byte{1, 2, 3}}).AppendFrameData(nil))
+	if n, _, _ := c.ReadFrom(buf); n != 1 || c.Stats().RxTruncated != 1 {
+		t.Errorf("short buffer: n %d, RxTruncated %d; want 1 1", n, c.Stats().RxTruncated)
+	}
+}
