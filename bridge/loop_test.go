@@ -365,3 +365,31 @@ func TestLoopEncapsulated(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopLostPersistentKept: a CleanSession=false client that is lost
+// keeps its session (subscriptions included) at the gateway; it comes
+// back from another address and gets its messages there.
+func TestLoopLostPersistentKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startLoop(t, nil)
+		c := e.client(t, 1)
+		c.connect("keep", false, 10)
+		c.send(mqttsn.Packet{Type: mqttsn.TypeSubscribe, Subscribe: mqttsn.Subscribe{Flags: mqttsn.Flags{QoS: 1}, MsgID: 1, TopicName: []byte("keep/t")}})
+		topicID := c.expect(mqttsn.TypeSuback).Suback.TopicID
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if s := e.gw.Stats(); s.Sessions != 1 || s.SessionsDropped != 0 {
+			t.Fatalf("stats %+v: want the lost persistent session kept", s)
+		}
+		c.send(mqttsn.Packet{Type: mqttsn.TypePingreq})
+		c.expect(mqttsn.TypeDisconnect) // lost: the old address is forgotten
+
+		back := e.client(t, 2)
+		back.connect("keep", false, 10)
+		e.up.deliver(t, "keep", bridge.Message{Topic: "keep/t", Payload: []byte("again"), QoS: 1})
+		pub := back.expect(mqttsn.TypePublish).Publish
+		if pub.TopicID != topicID || string(pub.Data) != "again" {
+			t.Fatalf("PUBLISH %+v, want topic id %d", pub, topicID)
+		}
+	})
+}
