@@ -74,8 +74,11 @@ func TestTransmit(t *testing.T) {
 			if d := cmp.Diff(want, tx); d != "" {
 				t.Errorf("broadcast Transmit Request (-want +got):\n%s", d)
 			}
-			if s := c.Stats(); s.TxFrames < 1 {
-				t.Errorf("TxFrames = %d", s.TxFrames)
+			if err := c.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if s := c.Stats(); s.TxFrames != 2 {
+				t.Errorf("TxFrames = %d, want 2", s.TxFrames)
 			}
 		})
 	}
@@ -261,6 +264,9 @@ func TestOversize(t *testing.T) {
 	c.write(t, full, transport.XBeeAddr(sensorA))
 	if tx := r.expectTx(); !bytes.Equal(tx.Data, full) {
 		t.Fatalf("next frame carries %d bytes, want the %d-byte datagram", len(tx.Data), len(full))
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	if s := c.Stats(); s.TxOversize != 1 || s.TxFrames != 1 {
 		t.Errorf("TxOversize %d TxFrames %d, want 1 1", s.TxOversize, s.TxFrames)
