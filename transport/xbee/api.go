@@ -136,9 +136,9 @@ func (p *RxPacket) AppendFrameData(b []byte) []byte {
 
 // Transmit options of a [TxRequest].
 const (
-	TxDisableRetries = 0x01 // disable retries
-	TxEncrypted      = 0x20 // enable APS encryption
-	TxExtendedTimout = 0x40 // use the extended transmission timeout
+	TxDisableRetries  = 0x01 // disable retries
+	TxEncrypted       = 0x20 // enable APS encryption
+	TxExtendedTimeout = 0x40 // use the extended transmission timeout
 )
 
 // TxRequest is a Transmit Request (0x10): RF data to a remote radio.
