@@ -14,6 +14,9 @@
 //	             gateway's resident memory per client.
 //	fanout       N sensor clients subscribe; an MQTT client publishes at
 //	             --rate on the broker; delivery and latency to the sensors.
+//	broker       N MQTT clients publish straight to the broker, without the
+//	             gateway: the ceiling the broker and the counting subscriber
+//	             set on this machine, to read the publish figures against.
 //
 // Example against the embedded default (snbridge with no config: MQTT-SN
 // on UDP :1884, embedded broker on 127.0.0.1:1883):

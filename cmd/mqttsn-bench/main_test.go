@@ -60,7 +60,7 @@ func TestUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"--help"}, exitOK, "Usage: mqttsn-bench"},
-		{[]string{"--scenario", "x"}, exitUsage, "publish, connections or fanout"},
+		{[]string{"--scenario", "x"}, exitUsage, "publish, connections, fanout or broker"},
 		{[]string{"--topic-kind", "x"}, exitUsage, "registered, predefined or short"},
 		{[]string{"--qos", "-1"}, exitUsage, "QoS -1 publishes without CONNECT"},
 		{[]string{"--size", "8"}, exitUsage, "--size must be 16..60000"},

@@ -66,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.IntVar(&o.size, "size", 32, "payload size in `bytes` (at least 16: send time, client, sequence)")
 	fs.Var(&o.duration, "duration", "how long to send (publish, fanout) or hold the connections (`D`)")
 	fs.StringVar(&o.topicKind, "topic-kind", "registered", "registered | predefined | short")
-	fs.StringVar(&o.scenario, "scenario", "publish", "publish | connections | fanout")
+	fs.StringVar(&o.scenario, "scenario", "publish", "publish | connections | fanout | broker (MQTT clients straight to the broker: the ceiling without the gateway)")
 	fs.BoolVar(&o.json, "json", false, "write the report as JSON on stdout")
 	fs.IntVar(&o.pid, "pid", 0, "gateway process `id`: report its CPU % and resident memory")
 	fs.IntVar(&o.predefinedID, "predefined-id", 1, "topic `id` for --topic-kind predefined (configured at the gateway)")
@@ -111,9 +111,9 @@ func (o *options) check(fs *flag.FlagSet) error {
 		return err
 	}
 	switch o.scenario {
-	case "publish", "connections", "fanout":
+	case "publish", "connections", "fanout", "broker":
 	default:
-		return fmt.Errorf("--scenario %q: publish, connections or fanout", o.scenario)
+		return fmt.Errorf("--scenario %q: publish, connections, fanout or broker", o.scenario)
 	}
 	switch o.topicKind {
 	case "registered", "predefined", "short":
@@ -165,6 +165,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep, err = b.connections(ctx)
 	case "fanout":
 		rep, err = b.fanout(ctx)
+	case "broker":
+		rep, err = b.baseline(ctx)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mqttsn-bench: %s\n", cli.Words(err))

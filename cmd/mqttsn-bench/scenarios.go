@@ -259,6 +259,7 @@ func (b *bench) connections(ctx context.Context) (*Report, error) {
 	rep := &Report{Sent: b.sent.Load()}
 	b.finish(rep, tr, start, connected)
 	rep.ConnectRate = rep.Rate
+	rep.OutOfOrder = 0 // connects complete concurrently: order means nothing here
 	rep.DurationS = round2(time.Duration(o.duration).Seconds())
 	if o.pid != 0 {
 		rep.Gateway = gatewayUse(o.pid, before, after)
@@ -378,5 +379,80 @@ func (b *bench) fanoutLoop(ctx context.Context, pub mqtt.Client, topic string, s
 			}
 		}
 		published.Add(1)
+	}
+}
+
+// baseline runs the broker scenario: N MQTT clients publish straight to
+// the broker, bypassing the gateway, and the same subscriber counts. It
+// measures the ceiling that the broker and the counting subscriber put on
+// the publish scenario on this machine.
+func (b *bench) baseline(ctx context.Context) (*Report, error) {
+	o := b.o
+	tr := newTracker(o.clients)
+	sub, err := b.mqttClient("sub")
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Disconnect(250)
+	filter := o.prefix + "/#"
+	handler := func(_ mqtt.Client, m mqtt.Message) { tr.record(m.Payload(), time.Now()) }
+	if err := waitToken(sub.Subscribe(filter, byte(max(o.qos, 0)), handler), time.Duration(o.timeout)); err != nil {
+		return nil, fmt.Errorf("subscribe %s at the broker: %w", filter, err)
+	}
+	pubs := make([]mqtt.Client, o.clients)
+	for i := range pubs {
+		c, err := b.mqttClient("pub" + strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		defer c.Disconnect(250)
+		pubs[i] = c
+	}
+	start := time.Now()
+	end := start.Add(time.Duration(o.duration))
+	stop := b.progress(ctx, func() string {
+		return fmt.Sprintf("sent %d  delivered %d  %.0fs", b.sent.Load(), tr.delivered.Load(), time.Since(start).Seconds())
+	})
+	var wg sync.WaitGroup
+	for i, c := range pubs {
+		wg.Go(func() { b.brokerLoop(ctx, c, i, o.prefix+"/c"+strconv.Itoa(i), start, end) })
+	}
+	wg.Wait()
+	sendEnd := time.Now()
+	b.drainWait(ctx, tr, b.sent.Load)
+	stop()
+	rep := &Report{Sent: b.sent.Load()}
+	b.finish(rep, tr, start, sendEnd)
+	return rep, nil
+}
+
+// brokerLoop publishes from one MQTT client until end, paced at
+// rate/clients.
+func (b *bench) brokerLoop(ctx context.Context, c mqtt.Client, i int, topic string, start, end time.Time) {
+	o := b.o
+	var interval time.Duration
+	if o.rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(o.clients) / o.rate)
+	}
+	qos := byte(max(o.qos, 0))
+	for seq := uint32(0); ; seq++ {
+		if interval > 0 {
+			if d := time.Until(start.Add(time.Duration(seq) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		now := time.Now()
+		if now.After(end) || ctx.Err() != nil {
+			return
+		}
+		payload := make([]byte, o.size) // paho keeps it until written
+		putHeader(payload, uint32(i), seq, now)
+		tok := c.Publish(topic, qos, false, payload)
+		if qos > 0 {
+			if err := waitToken(tok, time.Duration(o.timeout)); err != nil {
+				b.fail(fmt.Errorf("publish at the broker: %w", err))
+			}
+		}
+		b.sent.Add(1)
 	}
 }
