@@ -127,6 +127,16 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 }
 
+// TestBrokerBaseline publishes straight to mosquitto, without a gateway.
+func TestBrokerBaseline(t *testing.T) {
+	mq := bridgetest.StartMosquitto(t)
+	r, _ := runBench(t, "--scenario", "broker", "--broker", mq.URL(), "--clients", "3", "--qos", "1", "--rate", "300", "--duration", "0.5s")
+	consistent(t, r)
+	if r.Lost != 0 || r.Duplicates != 0 || r.OutOfOrder != 0 {
+		t.Errorf("QoS 1 straight to the broker: %+v", r)
+	}
+}
+
 func TestTextReport(t *testing.T) {
 	var b bytes.Buffer
 	writeText(&b, &Report{Scenario: "publish", Clients: 10, Size: 32, TopicKind: "registered", DurationS: 1,
