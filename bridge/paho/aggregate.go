@@ -37,7 +37,6 @@ type aggregator struct {
 // afilter is one upstream subscription and the sessions that share it.
 type afilter struct {
 	qos   byte   // of the upstream subscription: the highest asked
-	tok   token  // the latest upstream SUBSCRIBE
 	epoch uint64 // counts upstream SUBSCRIBEs of this filter
 	refs  map[*asession]aref
 }
@@ -169,9 +168,10 @@ func (s *asession) push(o op) {
 	}
 }
 
-// issue implements engine.
+// issue implements engine. paho is called without holding a.mu, which
+// paho's router goroutine needs for every message (onMessage).
 func (a *aggregator) issue(o *op) {
-	if o.kind != opOpen && o.kind != opResubscribe && o.as.closed.Load() {
+	if o.as != nil && o.kind != opOpen && o.as.closed.Load() {
 		if o.kind != opClose {
 			o.err = ErrSessionClosed
 		}
@@ -197,28 +197,42 @@ func (a *aggregator) issue(o *op) {
 		o.msg = bridge.Message{}
 	case opSubscribe:
 		a.mu.Lock()
-		o.tok = a.subscribeLocked(o.as, o.filter, o.qos)
+		f, qos := a.addRefLocked(o.as, o.filter, o.qos)
+		o.epoch = f.epoch
 		a.mu.Unlock()
+		o.tok = a.cl.Subscribe(o.filter, qos, nil)
 	case opUnsubscribe:
 		a.mu.Lock()
-		o.tok = a.releaseLocked(o.as, o.filter)
+		last := a.releaseLocked(o.as, o.filter, 0)
 		a.mu.Unlock()
+		if last {
+			o.tok = a.cl.Unsubscribe(o.filter)
+		}
 	case opClose:
 		o.as.closed.Store(true)
+		var gone []string
 		a.mu.Lock()
 		for f := range o.as.subs {
-			a.releaseLocked(o.as, f)
+			if a.releaseLocked(o.as, f, 0) {
+				gone = append(gone, f)
+			}
 		}
 		delete(a.sessions, o.as)
 		a.mu.Unlock()
+		if len(gone) > 0 {
+			a.cl.Unsubscribe(gone...) // nobody waits: the filters are gone here
+		}
+	case opReconnected:
+		a.resubscribe()
 	}
 }
 
-// subscribeLocked adds s to filter's sessions and sends an upstream
-// SUBSCRIBE at the highest QoS asked for: for a new filter, for a higher
-// QoS, and for a new session on a known filter too, so that the broker
-// sends the retained messages again, for it. [MQTT 3.1.1 §3.8.4]
-func (a *aggregator) subscribeLocked(s *asession, filter string, qos byte) token {
+// addRefLocked adds s to filter's sessions and returns the QoS of the
+// upstream SUBSCRIBE to send: the highest asked for. It is sent for a new
+// filter, for a higher QoS, and for a new session on a known filter too,
+// so that the broker sends the retained messages again, for it.
+// [MQTT 3.1.1 §3.8.4]
+func (a *aggregator) addRefLocked(s *asession, filter string, qos byte) (*afilter, byte) {
 	f := a.filters[filter]
 	if f == nil {
 		f = &afilter{refs: make(map[*asession]aref)}
@@ -226,26 +240,52 @@ func (a *aggregator) subscribeLocked(s *asession, filter string, qos byte) token
 	}
 	f.qos = max(f.qos, qos)
 	f.epoch++
-	f.tok = a.cl.Subscribe(filter, f.qos, nil)
 	f.refs[s] = aref{qos: qos, epoch: f.epoch}
 	s.subs[filter] = struct{}{}
-	return f.tok
+	return f, f.qos
 }
 
-// releaseLocked removes s from filter; the last one out unsubscribes
-// upstream and gets that token.
-func (a *aggregator) releaseLocked(s *asession, filter string) token {
-	delete(s.subs, filter)
+// releaseLocked removes s from filter (only if its subscription is of
+// epoch, unless epoch is 0) and reports whether it was the last one, so
+// that the caller unsubscribes upstream.
+func (a *aggregator) releaseLocked(s *asession, filter string, epoch uint64) bool {
 	f := a.filters[filter]
 	if f == nil {
-		return nil
+		delete(s.subs, filter)
+		return false
 	}
+	r, ok := f.refs[s]
+	if !ok || (epoch != 0 && r.epoch != epoch) {
+		return false
+	}
+	delete(s.subs, filter)
 	delete(f.refs, s)
 	if len(f.refs) > 0 {
-		return nil
+		return false
 	}
 	delete(a.filters, filter)
-	return a.cl.Unsubscribe(filter)
+	return true
+}
+
+// resubscribe makes every filter again after a reconnect: the shared
+// session is clean. It runs on the completer, in order with the sessions'
+// subscribes and unsubscribes.
+func (a *aggregator) resubscribe() {
+	type sub struct {
+		filter string
+		qos    byte
+	}
+	var subs []sub
+	a.mu.Lock()
+	for filter, f := range a.filters {
+		f.epoch++ // retained messages again: nobody new wants them
+		subs = append(subs, sub{filter, f.qos})
+	}
+	a.mu.Unlock()
+	a.log.Info().Int("filters", len(subs)).Msg("resubscribing on the shared upstream connection")
+	for _, s := range subs {
+		a.q.push(op{kind: opResubscribe, filter: s.filter, tok: a.cl.Subscribe(s.filter, s.qos, nil)})
+	}
 }
 
 // complete implements engine.
@@ -291,10 +331,11 @@ func (a *aggregator) subscribed(o *op) (byte, error) {
 		return min(g, o.qos), nil
 	}
 	a.mu.Lock()
-	if f := a.filters[o.filter]; f != nil && f.tok == o.tok {
-		a.releaseLocked(o.as, o.filter)
-	}
+	last := a.releaseLocked(o.as, o.filter, o.epoch)
 	a.mu.Unlock()
+	if last {
+		a.cl.Unsubscribe(o.filter)
+	}
 	return 0x80, fmt.Errorf("paho: subscribe %q: %w", o.filter, err)
 }
 
@@ -358,28 +399,24 @@ func (a *aggregator) onMessage(_ mqtt.Client, pm mqtt.Message) {
 }
 
 // onConnect runs on a paho goroutine after every connection: waiting
-// Opens complete, and after a reconnect every filter is subscribed again
-// (the shared session is clean).
-func (a *aggregator) onConnect(c mqtt.Client) {
+// Opens complete, and after a reconnect the completer resubscribes.
+func (a *aggregator) onConnect(mqtt.Client) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.up = true
 	for _, w := range a.waiters {
 		w.timer.Stop()
 		w.finish(nil)
 	}
 	a.waiters = nil
-	if !a.connected {
-		a.connected = true
+	reconnect := a.connected
+	a.connected = true
+	a.mu.Unlock()
+	if !reconnect {
 		a.log.Info().Msg("shared upstream connection up")
 		return
 	}
-	a.log.Info().Int("filters", len(a.filters)).Msg("shared upstream connection back, resubscribing")
-	for filter, f := range a.filters {
-		f.epoch++ // retained messages again: nobody new wants them
-		f.tok = c.Subscribe(filter, f.qos, nil)
-		a.q.push(op{kind: opResubscribe, filter: filter, tok: f.tok})
-	}
+	a.log.Info().Msg("shared upstream connection back")
+	a.q.push(op{kind: opReconnected})
 }
 
 func (a *aggregator) onLost(_ mqtt.Client, err error) {

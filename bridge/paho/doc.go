@@ -15,7 +15,8 @@
 //     session set, which makes the broker drop the stored session.
 //   - Aggregating: all clients share one connection (client id
 //     ClientIDPrefix + AggregatorClientID, clean session, the gateway's
-//     credentials), kept up by [Upstream.Run]. Subscriptions are counted
+//     credentials), kept up by [Upstream.Run] (nothing completes before
+//     Run is called). Subscriptions are counted
 //     per filter: the first session subscribes upstream, the last one to
 //     leave unsubscribes, and a higher QoS asked for later upgrades the
 //     upstream subscription (it is not downgraded while it stays). Each
@@ -28,9 +29,11 @@
 //
 // Reconnects: paho reconnects with back-off (1 s doubling up to
 // Config.MaxReconnectInterval). After a reconnect every subscription is made
-// again, because paho does not show the CONNACK's session-present flag and
-// a restarted broker may have lost the session; the broker then re-sends
-// retained messages. QoS 1 and 2 publishes issued while reconnecting are
+// again, by the completer in order with the session's own operations,
+// because paho does not show the CONNACK's session-present flag and a
+// restarted broker may have lost the session; the broker then re-sends
+// retained messages (in aggregating mode they are not passed on: nobody
+// new asked for them). QoS 1 and 2 publishes issued while reconnecting are
 // sent when the connection is back (paho's in-memory store); QoS 0 ones are
 // dropped by paho and reported as done.
 //
@@ -38,7 +41,8 @@
 // roots), an optional client certificate, and the server name checked
 // against Config.ServerName or the URL's host.
 //
-// Concurrency: no method waits for the network. Each session (transparent)
+// Concurrency: no method waits for the network, and paho is never called
+// with a lock held that its router goroutine needs. Each session (transparent)
 // or the shared connection (aggregating) has one completer goroutine that
 // issues the operations to paho in order (paho's Publish can block on a
 // full connection) and calls their completions in issue order as paho's

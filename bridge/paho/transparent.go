@@ -2,6 +2,7 @@ package paho
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,8 @@ func (s *tsession) issue(o *op) {
 		delete(s.subs, o.filter)
 		s.mu.Unlock()
 		o.tok = s.cl.Unsubscribe(o.filter)
+	case opReconnected:
+		s.resubscribe()
 	}
 }
 
@@ -288,15 +291,21 @@ func (s *tsession) flushEarly() {
 // and the CONNACK's session-present flag is not visible through paho's
 // reconnect. A repeated subscription is harmless but makes the broker send
 // retained messages again. [MQTT 3.1.1 §3.8.4]
-func (s *tsession) onConnect(c mqtt.Client) {
+func (s *tsession) onConnect(mqtt.Client) {
 	if !s.connected.Swap(true) {
 		return
 	}
 	s.log.Info().Msg("upstream session reconnected")
+	s.q.push(op{kind: opReconnected}) // the completer resubscribes, in order
+}
+
+// resubscribe runs on the completer for opReconnected.
+func (s *tsession) resubscribe() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for f, q := range s.subs {
-		s.q.push(op{kind: opResubscribe, filter: f, qos: q, tok: c.Subscribe(f, q, nil)})
+	subs := maps.Clone(s.subs)
+	s.mu.Unlock()
+	for f, q := range subs {
+		s.q.push(op{kind: opResubscribe, filter: f, qos: q, tok: s.cl.Subscribe(f, q, nil)})
 	}
 }
 

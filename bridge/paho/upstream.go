@@ -159,7 +159,8 @@ const (
 	opSubscribe
 	opUnsubscribe
 	opClose
-	opResubscribe // after a reconnect; no completion, failures are logged
+	opReconnected // the connection is back: resubscribe (no completion)
+	opResubscribe // one filter of that; no completion, failures are logged
 )
 
 // op is one issued operation waiting for its completion.
@@ -168,6 +169,7 @@ type op struct {
 	tok     token          // nil: nothing to wait for
 	err     error          // known failure
 	qos     byte           // requested QoS (subscribe)
+	epoch   uint64         // aggregating subscribe: its filter's epoch
 	msg     bridge.Message // publish, until issued
 	filter  string
 	discard bool
