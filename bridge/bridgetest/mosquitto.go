@@ -197,6 +197,7 @@ func (m *Mosquitto) start() error {
 	if m.cmd != nil {
 		return nil
 	}
+	logStart := m.logs.Len()
 	cmd := exec.Command(m.bin, "-c", m.conf)
 	cmd.Stdout = &m.logs
 	cmd.Stderr = &m.logs
@@ -209,7 +210,8 @@ func (m *Mosquitto) start() error {
 		waitErr = cmd.Wait()
 		close(exit)
 	}()
-	if err := waitListening(m.Addr(), exit); err != nil {
+	running := func() bool { return strings.Contains(m.logs.From(logStart), " running") }
+	if err := waitListening(m.Addr(), running, exit); err != nil {
 		_ = cmd.Process.Kill()
 		<-exit
 		return fmt.Errorf("on port %d: %w (exit: %v)", m.port, err, waitErr)
@@ -218,18 +220,22 @@ func (m *Mosquitto) start() error {
 	return nil
 }
 
-// waitListening polls addr until a TCP connection succeeds, the process
-// exits or startTimeout passes.
-func waitListening(addr string, exit <-chan struct{}) error {
+// waitListening polls until mosquitto has logged that it runs (so the
+// port is its own, not someone else's who took it first) and addr accepts
+// a TCP connection, the process exits or startTimeout passes.
+func waitListening(addr string, running func() bool, exit <-chan struct{}) error {
 	deadline := time.NewTimer(startTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
+		err := errors.New("not running yet")
+		if running() {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+				c.Close()
+				return nil
+			}
 		}
 		select {
 		case <-exit:
@@ -279,6 +285,19 @@ func (b *syncBuffer) WriteString(s string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf.WriteString(s)
+}
+
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+// From returns what was written from offset off on.
+func (b *syncBuffer) From(off int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf.Bytes()[off:])
 }
 
 func (b *syncBuffer) String() string {

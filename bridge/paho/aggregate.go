@@ -49,10 +49,10 @@ type aref struct {
 	epoch uint64
 }
 
+// target is a session a message goes to, at most at qos.
 type target struct {
-	s        *asession
-	qos      byte
-	retained bool // may get retained messages
+	s   *asession
+	qos byte
 }
 
 // asession is one client's session on the shared connection.
