@@ -138,8 +138,17 @@ type Failover struct {
 	replay   *replaySession
 	// replayRetryAt delays a new replay session after one failed to open.
 	replayRetryAt time.Time
-	stats         Stats
-	status        string // last published
+	// closing counts primary sessions being closed per client id: a new
+	// one for the id is opened only after, lest the two take the id from
+	// each other at the broker (paho reconnects during a Close's grace).
+	closing map[string]int
+	// promoteLater: a promotion was put off because of closing.
+	promoteLater bool
+	// closedHook, set by tests only, is signalled (without blocking)
+	// after every primary session close.
+	closedHook chan struct{}
+	stats      Stats
+	status     string // last published
 }
 
 var _ bridge.Upstream = (*Failover)(nil)
@@ -177,6 +186,7 @@ func New(cfg Config) (*Failover, error) {
 		sessions: make(map[*vsession]struct{}),
 		byClient: make(map[string]*vsession),
 		clients:  make(map[string]*client),
+		closing:  make(map[string]int),
 	}, nil
 }
 
@@ -269,6 +279,13 @@ func (f *Failover) control(ctx context.Context, st *statusPub) {
 			}
 			return
 		case <-f.kick:
+			f.mu.Lock()
+			later := f.promoteLater && f.up
+			f.promoteLater = false
+			f.mu.Unlock()
+			if later {
+				f.retry()
+			}
 		case <-tick.C:
 			f.retry()
 		case <-paceC:
@@ -307,7 +324,7 @@ func (f *Failover) follow() {
 			vs.demote()
 		}
 		if rs != nil {
-			rs.close()
+			f.closeReplay(rs)
 		}
 		return
 	}
@@ -353,7 +370,7 @@ func (f *Failover) shutdown(st *statusPub) {
 		vs.Close(false, func() {})
 	}
 	if rs != nil {
-		rs.close()
+		f.closeReplay(rs)
 	}
 	st.close()
 	f.waitOps()
@@ -464,12 +481,40 @@ func (f *Failover) openPrimary(info bridge.ClientInfo, deliver func(bridge.Messa
 		}
 		fin(err)
 		if err == nil && late.Load() {
-			ps.Close(false, func() {})
+			f.closePrimary(info.ClientID, ps, false, nil)
 		}
 	})
 }
 
 type sessionBox struct{ s bridge.Session }
+
+// closePrimary closes the primary session s of client id and calls then,
+// if not nil, when it is closed.
+func (f *Failover) closePrimary(id string, s bridge.Session, discard bool, then func()) {
+	f.mu.Lock()
+	f.closing[id]++
+	f.mu.Unlock()
+	f.opWG.Add(1)
+	s.Close(discard, func() {
+		f.mu.Lock()
+		if f.closing[id]--; f.closing[id] <= 0 {
+			delete(f.closing, id)
+		}
+		hook := f.closedHook
+		f.mu.Unlock()
+		if hook != nil {
+			select {
+			case hook <- struct{}{}:
+			default:
+			}
+		}
+		f.opWG.Done()
+		f.wake()
+		if then != nil {
+			then()
+		}
+	})
+}
 
 // Open implements [bridge.Upstream]. The session is opened on the
 // fallback broker first; when the primary is up it is then opened there

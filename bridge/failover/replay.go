@@ -14,11 +14,13 @@ type client struct {
 	id        string
 	appending int // spool appends issued, not yet synced
 	inflight  int // replayed messages awaiting ack and removal
-	cursor    uint64
-	buf       []spool.Entry
-	via       bridge.Session // the session the in-flight replays went out on
-	stalled   bool           // a replay failed: start again from the spool's head
-	retryAt   time.Time
+	// inflightQoS2 counts the QoS 2 ones among them.
+	inflightQoS2 int
+	cursor       uint64
+	buf          []spool.Entry
+	via          bridge.Session // the session the in-flight replays went out on
+	stalled      bool           // a replay failed: start again from the spool's head
+	retryAt      time.Time
 }
 
 // replaySession is the gateway-owned primary session that replays the
@@ -27,10 +29,13 @@ type replaySession struct {
 	s bridge.Session // nil while opening
 }
 
-func (rs *replaySession) close() {
-	if rs.s != nil {
-		rs.s.Close(false, func() {})
+// closeReplay closes rs; a new replay session (same client id) is opened
+// only once it is closed, lest the two take the id from each other.
+func (f *Failover) closeReplay(rs *replaySession) {
+	if rs.s == nil {
+		return
 	}
+	f.closePrimary(f.cfg.ReplayClientID, rs.s, false, nil)
 }
 
 // rateLimit paces the replay at rate messages per second (0: unlimited),
@@ -127,6 +132,15 @@ func (f *Failover) replayOne(id string, now time.Time) bool {
 		return false
 	}
 	e := c.buf[0]
+	if c.inflight > 0 && (e.QoS == 2 || c.inflightQoS2 > 0) {
+		// A broker hands a QoS 2 message on at PUBREL, later than QoS
+		// 0/1 ones sent after it: QoS 2 replays go one at a time.
+		f.mu.Unlock()
+		return false
+	}
+	if e.QoS == 2 {
+		c.inflightQoS2++
+	}
 	c.buf[0] = spool.Entry{}
 	c.buf = c.buf[1:]
 	c.cursor = e.Seq
@@ -134,7 +148,7 @@ func (f *Failover) replayOne(id string, now time.Time) bool {
 	c.via = via
 	f.mu.Unlock()
 	m := bridge.Message{Topic: e.Topic, Payload: e.Payload, QoS: e.QoS, Retain: e.Retain}
-	done := func(err error) { f.replayed(c, via, e.Seq, err) }
+	done := func(err error) { f.replayed(c, via, e.Seq, e.QoS, err) }
 	if m.QoS > 0 {
 		done = f.boundErr(done)
 	}
@@ -159,7 +173,7 @@ func (f *Failover) replayViaLocked(c *client, now time.Time) (via bridge.Session
 		// follow on the same connection; none while it is on the fallback.
 		via = vs.pr
 	} else if f.replay == nil {
-		if now.Before(f.replayRetryAt) {
+		if now.Before(f.replayRetryAt) || f.closing[f.cfg.ReplayClientID] > 0 {
 			return nil, false
 		}
 		f.replay = &replaySession{}
@@ -179,11 +193,14 @@ func (f *Failover) replayViaLocked(c *client, now time.Time) (via bridge.Session
 // replayed handles the broker's answer to a replayed message: acked ones
 // are removed from the spool; a failure stalls the client's replay, which
 // starts again from its oldest spooled message after RetryInterval.
-func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, err error) {
+func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, qos byte, err error) {
 	if err == nil {
 		f.cfg.Spool.Remove(c.id, seq, func(rerr error) {
 			f.mu.Lock()
 			c.inflight--
+			if qos == 2 {
+				c.inflightQoS2--
+			}
 			f.stats.Replayed++
 			f.forgetIdleLocked(c)
 			f.mu.Unlock()
@@ -196,6 +213,9 @@ func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, err error
 	}
 	f.mu.Lock()
 	c.inflight--
+	if qos == 2 {
+		c.inflightQoS2--
+	}
 	c.stalled = true
 	c.retryAt = time.Now().Add(f.cfg.RetryInterval)
 	f.stats.ReplayFail++
@@ -206,7 +226,7 @@ func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, err error
 	f.mu.Unlock()
 	f.log.Warn().Err(err).Str("client_id", c.id).Msg("replay publish failed, will retry")
 	if rs != nil {
-		rs.close()
+		f.closeReplay(rs)
 	}
 	f.wake()
 }
@@ -240,7 +260,7 @@ func (f *Failover) openReplay() {
 		case err != nil:
 			f.log.Warn().Err(err).Msg("replay session not opened")
 		case !current:
-			s.Close(false, func() {})
+			f.closePrimary(f.cfg.ReplayClientID, s, false, nil)
 		default:
 			f.wake()
 		}

@@ -300,8 +300,7 @@ func (vs *vsession) Close(discard bool, done func()) {
 		}
 	}
 	if pr != nil {
-		f.opWG.Add(1)
-		pr.Close(discard, func() { f.opWG.Done(); end() })
+		f.closePrimary(vs.info.ClientID, pr, discard, end)
 	} else {
 		end()
 	}
@@ -343,8 +342,7 @@ func (vs *vsession) demote() {
 			}
 		})
 	}
-	f.opWG.Add(1)
-	pr.Close(false, f.opWG.Done)
+	f.closePrimary(vs.info.ClientID, pr, false, nil)
 }
 
 type subRec struct {
@@ -368,7 +366,10 @@ func (vs *vsession) subsLocked() []subRec {
 func (vs *vsession) promote(then func()) {
 	f := vs.f
 	f.mu.Lock()
-	if vs.closed || vs.pr != nil || vs.promoting || !f.up {
+	if f.closing[vs.info.ClientID] > 0 && !vs.closed && vs.pr == nil {
+		f.promoteLater = true
+	}
+	if vs.closed || vs.pr != nil || vs.promoting || f.closing[vs.info.ClientID] > 0 || !f.up {
 		f.mu.Unlock()
 		if then != nil {
 			then()
@@ -399,8 +400,7 @@ func (vs *vsession) promote(then func()) {
 			f.mu.Unlock()
 			vs.subscribeAll(ps, subs, func(ok bool) {
 				if !ok || !vs.adopt(ps, subs) {
-					f.opWG.Add(1)
-					ps.Close(false, f.opWG.Done)
+					f.closePrimary(vs.info.ClientID, ps, false, nil)
 				}
 				end()
 			})
