@@ -4,7 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/mqttsn"
+	"github.com/snbridge/snbridge/mqttsn/client"
 )
 
 // remoteModes are the modes with a remote broker the test can stop.
@@ -62,6 +64,39 @@ func TestPubackAfterBrokerAck(t *testing.T) {
 		pa := r.expect(mqttsn.TypePuback).Puback
 		if pa.MsgID != 5 || pa.ReturnCode != mqttsn.Accepted {
 			t.Fatalf("PUBACK %+v", pa)
+		}
+	})
+}
+
+// TestUpstreamRestart: after the broker restarts, the upstream sessions
+// come back on their own (reconnect with back-off, subscriptions made
+// again) and the MQTT-SN client, which noticed nothing, gets messages
+// again.
+func TestUpstreamRestart(t *testing.T) {
+	forModeList(t, remoteModes, nil, func(t *testing.T, e *env) {
+		ctx := ctxT(t)
+		sn, msgs := snClient(t, e.gw.Addr, client.Config{ClientID: "restart-" + e.mode, KeepAlive: time.Minute, CleanSession: true})
+		must(t, "connect", sn.Connect(ctx))
+		_, err := sn.Subscribe(ctx, client.FilterName("rs/t"), 1)
+		must(t, "subscribe", err)
+		e.mosq.Stop()
+		e.mosq.Start()
+		pub := bridgetest.Connect(t, e.url, nil)
+		deadline := time.Now().Add(waitTimeout)
+		for i := 0; ; i++ {
+			bridgetest.PublishClient(t, pub, "rs/t", []byte("after restart"), 1, false)
+			select {
+			case m := <-msgs:
+				if string(m.Payload) != "after restart" {
+					t.Fatalf("got %q", m.Payload)
+				}
+				must(t, "ping", sn.Ping(ctx))
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no message through the gateway %v after the broker restarted (%d tries)", waitTimeout, i+1)
+			}
 		}
 	})
 }
