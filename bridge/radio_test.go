@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,19 +27,37 @@ import (
 // every Transmit Request with a Transmit Status, hands the RF data to the
 // radio node it is addressed to, and sends what nodes transmit as Receive
 // Packets. The gateway's xbee transport opens the slave side with
-// go.bug.st/serial.
+// go.bug.st/serial, through a symlink, so that the dongle can be unplugged
+// (both ends closed) and plugged in again (a new pty behind the link).
 type fakeRadio struct {
-	t      testing.TB
-	mode   xbee.APIMode
-	master *os.File
-	slave  *os.File
-	wmu    sync.Mutex
-	mu     sync.Mutex
-	nodes  map[uint64]*radioNode
-	wg     sync.WaitGroup
+	t    testing.TB
+	mode xbee.APIMode
+	link string
+
+	wmu sync.Mutex // guards cur and writes to its master
+	cur *ptyPair
+
+	mu    sync.Mutex
+	nodes map[uint64]*radioNode
+}
+
+// ptyPair is one plugged-in dongle.
+type ptyPair struct {
+	master, slave *os.File
+	wg            sync.WaitGroup
 }
 
 func newFakeRadio(t testing.TB, mode xbee.APIMode) *fakeRadio {
+	t.Helper()
+	r := &fakeRadio{t: t, mode: mode, link: filepath.Join(t.TempDir(), "ttyXBee"), nodes: map[uint64]*radioNode{}}
+	r.plug()
+	t.Cleanup(r.unplug)
+	return r
+}
+
+// plug opens a new pty and points the link at its slave.
+func (r *fakeRadio) plug() {
+	t := r.t
 	t.Helper()
 	m, s, err := pty.Open()
 	if err != nil {
@@ -64,26 +83,45 @@ func newFakeRadio(t testing.TB, mode xbee.APIMode) *fakeRadio {
 	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
 		t.Fatal(err)
 	}
-	r := &fakeRadio{t: t, mode: mode, master: os.NewFile(uintptr(fd), "ptmx"), slave: s, nodes: map[uint64]*radioNode{}}
-	r.wg.Add(1)
-	go r.readLoop()
-	t.Cleanup(func() {
-		r.master.Close()
-		r.slave.Close()
-		r.wg.Wait()
-	})
-	return r
+	tmp := r.link + ".new"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(s.Name(), tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, r.link); err != nil {
+		t.Fatal(err)
+	}
+	p := &ptyPair{master: os.NewFile(uintptr(fd), "ptmx"), slave: s}
+	p.wg.Add(1)
+	go r.readLoop(p)
+	r.wmu.Lock()
+	r.cur = p
+	r.wmu.Unlock()
+}
+
+// unplug closes both ends of the pty, as when the dongle is pulled out.
+func (r *fakeRadio) unplug() {
+	r.wmu.Lock()
+	p := r.cur
+	r.cur = nil
+	r.wmu.Unlock()
+	if p == nil {
+		return
+	}
+	p.master.Close()
+	p.slave.Close()
+	p.wg.Wait()
 }
 
 // path is the device the gateway opens.
-func (r *fakeRadio) path() string { return r.slave.Name() }
+func (r *fakeRadio) path() string { return r.link }
 
-func (r *fakeRadio) readLoop() {
-	defer r.wg.Done()
+func (r *fakeRadio) readLoop(p *ptyPair) {
+	defer p.wg.Done()
 	d := xbee.NewDecoder(r.mode, 0)
 	buf := make([]byte, 4096)
 	for {
-		n, err := r.master.Read(buf)
+		n, err := p.master.Read(buf)
 		if err != nil {
 			return
 		}
@@ -150,7 +188,9 @@ func (r *fakeRadio) write(data []byte) {
 	}
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	_, _ = r.master.Write(b)
+	if r.cur != nil { // unplugged: the frame is lost, as on the air
+		_, _ = r.cur.master.Write(b)
+	}
 }
 
 // node returns a transport.Conn for a remote radio with address eui:
@@ -278,3 +318,44 @@ func TestRadioAndUDPClients(t *testing.T) {
 }
 
 func mqttsnQoS(q int) mqttsn.QoS { return mqttsn.QoS(q) }
+
+// TestRadioUnplug: the dongle is pulled out and plugged in again; the
+// xbee transport reopens it and the radio client's session carries on
+// (same topic id, same subscription), while the gateway kept serving.
+func TestRadioUnplug(t *testing.T) {
+	var radio *fakeRadio
+	var xc *xbee.Conn
+	addRadio := func(c *bridge.Config) {
+		radio = newFakeRadio(t, xbee.APIMode2)
+		xc = startXBee(t, radio)
+		c.Transports = append(c.Transports, xc)
+		c.Session.RetryInterval = time.Second // deliveries lost in the unplug are retried soon
+	}
+	forModeList(t, []string{"standalone"}, addRadio, func(t *testing.T, e *env) {
+		ctx := ctxT(t)
+		// The client retransmits (§6.13): what it sends while the dongle
+		// is out, or before the transport has reopened it, is lost.
+		rc, rMsgs := snClientOn(t, radio.node(0x0013a20040a1b2c4, 0x4321), client.Config{
+			Gateway: transport.XBeeAddr(0), ClientID: "radio-unplug", KeepAlive: time.Minute, CleanSession: true,
+			Retry: 300 * time.Millisecond, MaxRetries: 30,
+		})
+		must(t, "connect", rc.Connect(ctx))
+		id, err := rc.Register(ctx, "rf/unplug")
+		must(t, "register", err)
+		_, err = rc.Subscribe(ctx, client.FilterName("rf/unplug"), 1)
+		must(t, "subscribe", err)
+
+		radio.unplug()
+		radio.plug()
+		must(t, "publish after replug", rc.Publish(ctx, client.Registered(id), 1, false, []byte("still here")))
+		if m := recvSN(t, rMsgs); m.Topic != "rf/unplug" || string(m.Payload) != "still here" {
+			t.Fatalf("got %q %q", m.Topic, m.Payload)
+		}
+		if s := e.gw.Stats(); s.SessionsOpened != 1 {
+			t.Errorf("%d sessions opened, want the one session to carry on", s.SessionsOpened)
+		}
+		if s := xc.Stats(); s.Opens < 2 {
+			t.Errorf("device opened %d times, want a reopen after the unplug", s.Opens)
+		}
+	})
+}
