@@ -229,3 +229,46 @@ func TestLocalClients(t *testing.T) {
 		t.Errorf("got %+v", m)
 	}
 }
+
+func TestDetachedBufferBounded(t *testing.T) {
+	b, _ := start(t, Config{MaxPending: 2})
+	s := upstreamtest.Open(t, b, info("sleepy", false))
+	s.MustSubscribe("d", 1)
+	s.Close(false)
+	pub := upstreamtest.Open(t, b, info("pub", true))
+	for _, p := range []string{"1", "2", "3"} {
+		// An inline publish has queued its deliveries when it completes.
+		pub.MustPublish(bridge.Message{Topic: "d", Payload: []byte(p), QoS: 1})
+	}
+	s = upstreamtest.Open(t, b, info("sleepy", false))
+	for _, want := range []string{"2", "3"} { // the oldest was dropped
+		if m := s.Recv(timeout); string(m.Payload) != want {
+			t.Fatalf("got %+v, want %q", m, want)
+		}
+	}
+	if n := b.Dropped(); n != 1 {
+		t.Errorf("Dropped() = %d, want 1", n)
+	}
+}
+
+func TestDeliveryQueueBounded(t *testing.T) {
+	b, err := New(Config{MaxQueued: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before Run nobody empties the queue: publish into it directly.
+	c := &client{id: "x", subs: map[string]*sub{}}
+	s := &sub{c: c, filter: "q", id: 1}
+	s.live.Store(true)
+	if err := b.srv.Subscribe("q", s.id, b.handler(s)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := b.srv.Publish("q", []byte("m"), false, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.Dropped(); n != 1 {
+		t.Errorf("Dropped() = %d, want 1", n)
+	}
+}
