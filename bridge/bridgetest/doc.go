@@ -1,6 +1,10 @@
 // Package bridgetest holds test helpers for the upstream side of snbridge:
-// a real mosquitto broker started per test ([StartMosquitto]) and a small
-// paho.mqtt.golang test client ([Subscribe], [Publish], [Recv]).
+// a real mosquitto broker started per test ([StartMosquitto], or
+// [StartMosquittoWith] for TLS listeners and password files, see
+// [WriteTLSFiles] and [WritePasswordFile]) that a test can stop and start
+// again on the same port, and a small paho.mqtt.golang test client
+// ([Subscribe], [Publish], [Recv]). Subpackage upstreamtest drives a
+// bridge.Upstream through its callbacks.
 //
 // It does not fake a broker: every helper talks to a real mosquitto process
 // (Debian's /usr/sbin/mosquitto) or to any MQTT URL the caller passes, such
