@@ -148,7 +148,7 @@ type Failover struct {
 	// after every primary session close.
 	closedHook chan struct{}
 	stats      Stats
-	status     string // last published
+	busy       int // spool appends in progress and replays in flight, over all clients
 }
 
 var _ bridge.Upstream = (*Failover)(nil)
@@ -209,19 +209,22 @@ func (f *Failover) statusLocked() string {
 	switch {
 	case !f.up:
 		return StatusDown
-	case f.cfg.Spool.Stats().Messages > 0 || f.pendingAppendsLocked():
+	case f.busy > 0 || f.cfg.Spool.Stats().Messages > 0:
 		return StatusReplaying
 	}
 	return StatusUp
 }
 
-func (f *Failover) pendingAppendsLocked() bool {
-	for _, c := range f.clients {
-		if c.appending > 0 || c.inflight > 0 {
-			return true
-		}
-	}
-	return false
+// addAppendingLocked and addInflightLocked count a client's spool appends
+// in progress and replays awaiting the broker, and their totals.
+func (f *Failover) addAppendingLocked(c *client, d int) {
+	c.appending += d
+	f.busy += d
+}
+
+func (f *Failover) addInflightLocked(c *client, d int) {
+	c.inflight += d
+	f.busy += d
 }
 
 // wake asks the controller for another round.
@@ -404,10 +407,10 @@ func (f *Failover) clientLocked(id string) *client {
 	return c
 }
 
-// backlogLocked reports whether new messages of c must go behind spooled
-// ones.
-func (f *Failover) backlogLocked(c *client) bool {
-	return c.appending > 0 || c.inflight > 0 || f.cfg.Spool.Len(c.id) > 0
+// backlogLocked reports whether new messages of client id (state c, nil
+// when none is kept) must go behind spooled ones.
+func (f *Failover) backlogLocked(id string, c *client) bool {
+	return (c != nil && (c.appending > 0 || c.inflight > 0)) || f.cfg.Spool.Len(id) > 0
 }
 
 // spoolAppend appends m for client id and completes done once it is on
@@ -417,7 +420,7 @@ func (f *Failover) spoolAppendHeld(c *client, m bridge.Message, done func(error)
 	f.cfg.Spool.Append(c.id, spool.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain},
 		func(_ spool.Entry, err error) {
 			f.mu.Lock()
-			c.appending--
+			f.addAppendingLocked(c, -1)
 			if err != nil {
 				f.stats.Rejected++
 			} else {

@@ -144,7 +144,7 @@ func (f *Failover) replayOne(id string, now time.Time) bool {
 	c.buf[0] = spool.Entry{}
 	c.buf = c.buf[1:]
 	c.cursor = e.Seq
-	c.inflight++
+	f.addInflightLocked(c, 1)
 	c.via = via
 	f.mu.Unlock()
 	m := bridge.Message{Topic: e.Topic, Payload: e.Payload, QoS: e.QoS, Retain: e.Retain}
@@ -197,7 +197,7 @@ func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, qos byte,
 	if err == nil {
 		f.cfg.Spool.Remove(c.id, seq, func(rerr error) {
 			f.mu.Lock()
-			c.inflight--
+			f.addInflightLocked(c, -1)
 			if qos == 2 {
 				c.inflightQoS2--
 			}
@@ -212,7 +212,7 @@ func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, qos byte,
 		return
 	}
 	f.mu.Lock()
-	c.inflight--
+	f.addInflightLocked(c, -1)
 	if qos == 2 {
 		c.inflightQoS2--
 	}

@@ -61,7 +61,7 @@ func (vs *vsession) hand(m bridge.Message) {
 type pubOp struct {
 	vs   *vsession
 	id   uint64
-	c    *client
+	c    *client // set when it is spooled
 	m    bridge.Message
 	slot *slot
 	over atomic.Bool
@@ -83,18 +83,19 @@ func (vs *vsession) Publish(m bridge.Message, done func(error)) {
 		s.finishErr(ErrSessionClosed)
 		return
 	}
-	c := f.clientLocked(vs.info.ClientID)
+	id := vs.info.ClientID
 	pr := vs.pr
 	switch {
-	case f.up && pr != nil && !f.backlogLocked(c):
+	case f.up && pr != nil && !f.backlogLocked(id, f.clients[id]):
 		f.stats.Direct++
 		vs.nextOp++
-		op := &pubOp{vs: vs, id: vs.nextOp, c: c, m: m, slot: s}
+		op := &pubOp{vs: vs, id: vs.nextOp, m: m, slot: s}
 		vs.inflight[op.id] = op
 		f.mu.Unlock()
 		vs.publishPrimary(pr, op)
 	case f.up:
-		c.appending++
+		c := f.clientLocked(id)
+		f.addAppendingLocked(c, 1)
 		f.mu.Unlock()
 		f.appendMu.Lock()
 		f.spoolAppendHeld(c, m, s.finishErr)
@@ -103,14 +104,14 @@ func (vs *vsession) Publish(m bridge.Message, done func(error)) {
 		fb := vs.fb
 		f.stats.Fallback++
 		spooled := m.QoS > 0 || f.cfg.SpoolQoS0
-		if spooled {
-			c.appending++
-		}
-		f.mu.Unlock()
 		if !spooled {
+			f.mu.Unlock()
 			fb.Publish(m, s.finishErr)
 			return
 		}
+		c := f.clientLocked(id)
+		f.addAppendingLocked(c, 1)
+		f.mu.Unlock()
 		f.appendMu.Lock()
 		f.spoolAppendHeld(c, m, s.finishErr)
 		f.appendMu.Unlock()
@@ -144,8 +145,8 @@ func (op *pubOp) result(err error) {
 		return
 	}
 	f.stats.Abandoned++
-	op.c = f.clientLocked(op.c.id) // the state may have been forgotten meanwhile
-	op.c.appending++
+	op.c = f.clientLocked(op.vs.info.ClientID)
+	f.addAppendingLocked(op.c, 1)
 	f.mu.Unlock()
 	f.log.Debug().Err(err).Str("client_id", op.c.id).Str("topic", op.m.Topic).Msg("primary publish failed, spooling")
 	f.appendMu.Lock()
@@ -161,8 +162,8 @@ func (op *pubOp) abandonLocked() bool {
 	}
 	delete(op.vs.inflight, op.id)
 	op.vs.f.stats.Abandoned++
-	op.c = op.vs.f.clientLocked(op.c.id)
-	op.c.appending++
+	op.c = op.vs.f.clientLocked(op.vs.info.ClientID)
+	op.vs.f.addAppendingLocked(op.c, 1)
 	return true
 }
 
