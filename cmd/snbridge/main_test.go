@@ -25,8 +25,10 @@ import (
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/client"
+	"github.com/snbridge/snbridge/mqttsn/client/clienttest"
 	"github.com/snbridge/snbridge/transport"
 	"github.com/snbridge/snbridge/transport/udp"
+	"github.com/snbridge/snbridge/transport/xbee"
 )
 
 const testVersion = "v0.0.0-test"
@@ -384,6 +386,52 @@ func TestRunUpstreamTLS(t *testing.T) {
 		o.SetUsername("gw").SetPassword("s3cret")
 	})
 	sub := bridgetest.SubscribeClient(t, c, "site/#", 1)
+	sensor(t, snAddr)
+	expectReadings(t, sub)
+	d.stop(t)
+}
+
+// TestRunXBee: the binary with a [[transport.xbee]] radio beside UDP (the
+// dongle played on a pty by clienttest.Air): a radio sensor's publish
+// reaches an MQTT subscriber of the upstream mosquitto, and a UDP sensor's
+// too.
+func TestRunXBee(t *testing.T) {
+	air := clienttest.NewAir(t, xbee.APIMode2)
+	mosq := bridgetest.StartMosquitto(t)
+	snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
+	cfg := fmt.Sprintf(daemonConfig, "transparent", snAddr, mqttAddr, fmt.Sprintf("url = %q", mosq.URL())) +
+		fmt.Sprintf("\n[[transport.xbee]]\ndevice = %q\nbaud = 115200\napi_mode = 2\n", air.GatewayDevice)
+	d := startDaemon(t, cfg)
+	sub := bridgetest.Subscribe(t, mosq.URL(), "site/#", 1)
+
+	conn, err := xbee.New(xbee.Config{Device: air.ClientDevice, Baud: 115200, APIMode: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	runCtx, stopRadio := context.WithCancel(context.Background())
+	radioDone := make(chan error, 1)
+	go func() { radioDone <- conn.Run(runCtx) }()
+	defer func() { stopRadio(); <-radioDone }()
+	if err := conn.WaitConnected(ctx); err != nil {
+		t.Fatalf("client radio: %v", err)
+	}
+	c := client.Open(conn, client.Config{Gateway: transport.XBeeAddr(0), ClientID: "radio-7", KeepAlive: time.Minute, CleanSession: true, Retry: time.Second})
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatalf("radio connect: %v", err)
+	}
+	id, err := c.Register(ctx, "site/radio")
+	if err != nil {
+		t.Fatalf("radio register: %v", err)
+	}
+	if err := c.Publish(ctx, client.Registered(id), mqttsn.QoS1, false, []byte{0x7e, 0x7d, 0x11, 0x13}); err != nil {
+		t.Fatalf("radio publish: %v", err)
+	}
+	if m := bridgetest.Recv(t, sub, 10*time.Second); m.Topic != "site/radio" || !bytes.Equal(m.Payload, []byte{0x7e, 0x7d, 0x11, 0x13}) {
+		t.Fatalf("subscriber got %q % x", m.Topic, m.Payload)
+	}
 	sensor(t, snAddr)
 	expectReadings(t, sub)
 	d.stop(t)
