@@ -138,6 +138,7 @@ type Failover struct {
 	replay   *replaySession
 	// replayRetryAt delays a new replay session after one failed to open.
 	replayRetryAt time.Time
+	rrLast        string // controller's: the client replayed last
 	// closing counts primary sessions being closed per client id: a new
 	// one for the id is opened only after, lest the two take the id from
 	// each other at the broker (paho reconnects during a Close's grace).

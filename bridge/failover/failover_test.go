@@ -15,6 +15,7 @@ import (
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/bridge/bridgetest/upstreamtest"
 	"github.com/snbridge/snbridge/bridge/failover"
+	"github.com/snbridge/snbridge/bridge/paho"
 	"github.com/snbridge/snbridge/bridge/spool"
 )
 
@@ -69,7 +70,13 @@ func openSensors(t *testing.T, f *failover.Failover, n int) ([]string, []*upstre
 // upstream at least once, in order per sensor, and every publish is
 // acknowledged.
 func TestOutageQoS1(t *testing.T) {
-	r := newRig(t, rigConfig{})
+	for _, mode := range []paho.Mode{paho.Transparent, paho.Aggregating} {
+		t.Run(mode.String(), func(t *testing.T) { testOutageQoS1(t, mode) })
+	}
+}
+
+func testOutageQoS1(t *testing.T, mode paho.Mode) {
+	r := newRig(t, rigConfig{mode: mode})
 	st := r.watchStatus()
 	st.wait(failover.StatusUp)
 	s := newSink(t)
@@ -337,18 +344,84 @@ func TestStatusRetained(t *testing.T) {
 	}
 	check(failover.StatusUp)
 	st := r.watchStatus()
+	// A sensor publishes throughout; the kill is noticed by the probe.
+	_, ss := openSensors(t, r.f, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := ss[0].Publish(msg("sensor0", n, 1)); err != nil {
+				t.Errorf("publish %d: %v", n, err)
+				return
+			}
+		}
+	})
 	r.mq.Stop()
 	st.wait(failover.StatusDown)
 	check(failover.StatusDown)
 	r.mq.Start()
+	st.waitNot(failover.StatusDown)
+	close(stop)
+	wg.Wait()
 	st.wait(failover.StatusUp)
 	check(failover.StatusUp)
+	if n := r.sp.Stats().Messages; n != 0 {
+		t.Errorf("%d messages left in the spool when up", n)
+	}
+	t.Logf("stats %+v", r.f.Stats())
+}
+
+// TestLiveTrafficNotHeldUp: while one sensor's backlog is replayed at a
+// low rate, another sensor's messages go to the broker directly.
+func TestLiveTrafficNotHeldUp(t *testing.T) {
+	mq := bridgetest.StartMosquitto(t)
+	mq.Stop()
+	r := newRig(t, rigConfig{mq: mq, replayRate: 50})
+	st := r.watchStatus()
+	st.wait(failover.StatusDown)
+	ids, ss := openSensors(t, r.f, 2)
+	const backlog = 200
+	for n := range backlog {
+		ss[0].MustPublish(msg(ids[0], n, 1))
+	}
+	r.gate.set(false)
+	s := newSink(t)
+	r.recover(s, 1)
+	st.wait(failover.StatusReplaying)
+	for n := range 10 {
+		ss[1].MustPublish(msg(ids[1], n, 1))
+	}
+	s.waitFor("live messages", inOrder(ids[1:], 10))
+	s.mu.Lock()
+	replayed := len(s.got[ids[0]])
+	s.mu.Unlock()
+	if replayed >= backlog {
+		t.Errorf("the live messages came only after the whole backlog")
+	}
+	// They went directly, or (if the session was still moving back to
+	// the primary) through the spool, round-robin with the backlog.
+	t.Logf("backlog messages before the live ones: %d; stats %+v", replayed, r.f.Stats())
+	s.waitFor("backlog", inOrder(ids[:1], backlog))
+	checkOrder(t, s, ids[1:], 10)
+	checkOrder(t, s, ids[:1], backlog)
+	st.wait(failover.StatusUp)
 }
 
 // TestFlapping: four stop/start cycles while three sensors publish QoS 1
 // without pause; nothing acknowledged is lost, order per sensor holds.
 func TestFlapping(t *testing.T) {
-	r := newRig(t, rigConfig{})
+	for _, mode := range []paho.Mode{paho.Transparent, paho.Aggregating} {
+		t.Run(mode.String(), func(t *testing.T) { testFlapping(t, mode) })
+	}
+}
+
+func testFlapping(t *testing.T, mode paho.Mode) {
+	r := newRig(t, rigConfig{mode: mode})
 	st := r.watchStatus()
 	st.wait(failover.StatusUp)
 	s := newSink(t)

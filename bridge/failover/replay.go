@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"slices"
 	"time"
 
 	"github.com/snbridge/snbridge/bridge"
@@ -82,16 +83,24 @@ func (f *Failover) replayRound(rl *rateLimit) time.Duration {
 	if !up {
 		return 0
 	}
-	ids := f.cfg.Spool.Clients()
+	ids := f.cfg.Spool.Clients() // sorted
+	// Start after the client served last, so that a round cut short by
+	// the rate does not favour the first clients.
+	start, _ := slices.BinarySearch(ids, f.rrLast)
+	if start < len(ids) && ids[start] == f.rrLast {
+		start++
+	}
 	for progress := len(ids) > 0; progress; {
 		progress = false
-		for _, id := range ids {
+		for i := range ids {
+			id := ids[(start+i)%len(ids)]
 			now := time.Now()
 			if w := rl.wait(now); w > 0 {
 				return w
 			}
 			if f.replayOne(id, now) {
 				rl.spend(now)
+				f.rrLast = id
 				progress = true
 			}
 		}

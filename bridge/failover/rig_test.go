@@ -72,9 +72,9 @@ type rigConfig struct {
 	overflow   spool.Policy
 	spoolQoS0  bool
 	replayRate int
-	closedGate bool // start with the gate closed
-	noBroker   bool // mosquitto is started by the test (mq given)
-	mq         *bridgetest.Mosquitto
+	closedGate bool                  // start with the gate closed
+	mq         *bridgetest.Mosquitto // nil: a new one
+	mode       paho.Mode
 }
 
 // rig is a failover over a real mosquitto (primary, through bridge/paho),
@@ -149,6 +149,8 @@ func (r *rig) start(rc rigConfig) {
 	primary, err := paho.New(paho.Config{
 		URL:                  r.mq.URL(),
 		ClientIDPrefix:       "gw-",
+		Mode:                 rc.mode,
+		AggregatorClientID:   bridgetest.ClientID("aggregator"),
 		ConnectTimeout:       2 * time.Second,
 		MaxReconnectInterval: 200 * time.Millisecond,
 		CloseTimeout:         time.Second,
