@@ -102,10 +102,8 @@ func (r *reader) run(ctx context.Context) {
 		}
 		errs = 0
 		g.stats.datagramsIn.Add(1)
-		var ib *inbound
-		select {
-		case ib = <-r.free:
-		case <-ctx.Done():
+		ib := r.take(ctx)
+		if ib == nil {
 			return
 		}
 		if n <= smallBuf {
@@ -121,11 +119,40 @@ func (r *reader) run(ctx context.Context) {
 			ib.release()
 			continue
 		}
-		select {
-		case g.in <- ib:
-		case <-ctx.Done():
+		if !r.hand(ctx, ib) {
 			return
 		}
+	}
+}
+
+// take returns a free inbound buffer, or nil when ctx is done first. The
+// non-blocking attempt first is the common, cheaper case.
+func (r *reader) take(ctx context.Context) *inbound {
+	select {
+	case ib := <-r.free:
+		return ib
+	default:
+	}
+	select {
+	case ib := <-r.free:
+		return ib
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// hand passes ib to the loop; false when ctx is done first.
+func (r *reader) hand(ctx context.Context, ib *inbound) bool {
+	select {
+	case r.g.in <- ib:
+		return true
+	default:
+	}
+	select {
+	case r.g.in <- ib:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
