@@ -77,6 +77,10 @@ type Gateway struct {
 	RSSPeakMB      float64 `json:"rss_peak_mb"`
 	RSSBeforeMB    float64 `json:"rss_before_mb"`
 	RSSPerClientKB float64 `json:"rss_per_client_kb,omitempty"` // connections scenario
+	// CPUMicrosPerMsg is the gateway's CPU time per message sent in the
+	// window: its cost, less sensitive than msg/s to what else the
+	// machine runs.
+	CPUMicrosPerMsg float64 `json:"cpu_us_per_msg,omitempty"`
 }
 
 // gatewayUse compares two samples.
@@ -86,6 +90,13 @@ func gatewayUse(pid int, a, b procSample) *Gateway {
 		g.CPUPercent = round2(100 * float64(b.cpu-a.cpu) / float64(wall))
 	}
 	return g
+}
+
+// perMessage sets CPUMicrosPerMsg from the samples and a message count.
+func (g *Gateway) perMessage(a, b procSample, msgs int64) {
+	if msgs > 0 {
+		g.CPUMicrosPerMsg = round2(float64((b.cpu - a.cpu).Microseconds()) / float64(msgs))
+	}
 }
 
 func mb(b int64) float64 { return round2(float64(b) / (1 << 20)) }

@@ -46,6 +46,7 @@ type options struct {
 	prefix           string
 	drain            cli.Duration
 	concurrency      int
+	subscribers      int
 	keepAlive        cli.Duration
 	sleepClients     bool
 	timeout          cli.Duration
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVar(&o.prefix, "prefix", fmt.Sprintf("bench/%d", os.Getpid()), "topic `prefix` of registered topics")
 	fs.Var(&o.drain, "drain", "after sending, wait at most this long for the last deliveries")
 	fs.IntVar(&o.concurrency, "concurrency", 100, "clients connecting at the same time")
+	fs.IntVar(&o.subscribers, "subscribers", 1, "counting MQTT subscriber connections `K` (registered topics: client i's topic on connection i mod K)")
 	fs.Var(&o.keepAlive, "k", "keep-alive of the clients (connections: also the sleep duration)")
 	fs.BoolVar(&o.sleepClients, "sleep-clients", false, "connections: send every client to sleep after CONNECT")
 	fs.Var(&o.timeout, "W", "wait at most this long for each answer of the gateway")
@@ -106,6 +108,8 @@ func (o *options) check(fs *flag.FlagSet) error {
 		return fmt.Errorf("--size must be %d..60000", headerLen)
 	case o.concurrency < 1:
 		return errors.New("--concurrency must be at least 1")
+	case o.subscribers < 1:
+		return errors.New("--subscribers must be at least 1")
 	}
 	if _, err := cli.ParseQoS(o.qos, true); err != nil {
 		return err
@@ -349,6 +353,9 @@ func writeText(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "gateway       pid %d  cpu %.1f%%  rss %.1f MB (peak %.1f, before %.1f)", g.Pid, g.CPUPercent, g.RSSMB, g.RSSPeakMB, g.RSSBeforeMB)
 		if g.RSSPerClientKB > 0 {
 			fmt.Fprintf(w, "  %.2f KB/client", g.RSSPerClientKB)
+		}
+		if g.CPUMicrosPerMsg > 0 {
+			fmt.Fprintf(w, "  %.2f µs CPU/msg", g.CPUMicrosPerMsg)
 		}
 		fmt.Fprintln(w)
 	}

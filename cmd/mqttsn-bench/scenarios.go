@@ -19,6 +19,23 @@ import (
 // shortTopic is the short topic name of --topic-kind short.
 const shortTopic = "bz"
 
+// minSleep is the shortest pause of a paced sender: at higher rates it
+// sends the messages that fell due during the pause back to back, rather
+// than paying a timer wake-up per message.
+const minSleep = time.Millisecond
+
+// pace waits until message seq is due: start + seq*interval (interval 0
+// = unpaced). Send times are stamped after the wait, so bursts do not
+// inflate latency.
+func pace(start time.Time, interval time.Duration, seq uint32) {
+	if interval <= 0 {
+		return
+	}
+	if d := time.Until(start.Add(time.Duration(seq) * interval)); d > 0 {
+		time.Sleep(max(d, minSleep))
+	}
+}
+
 // publish runs the publish scenario: N clients publish, an MQTT
 // subscriber at the broker counts.
 func (b *bench) publish(ctx context.Context) (*Report, error) {
@@ -28,22 +45,11 @@ func (b *bench) publish(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	tr := newTracker(o.clients)
-	sub, err := b.mqttClient("sub")
+	subs, err := b.subscribe(tr)
 	if err != nil {
 		return nil, err
 	}
-	defer sub.Disconnect(250)
-	filter := o.prefix + "/#"
-	switch o.topicKind {
-	case "predefined":
-		filter = o.predefinedTopic
-	case "short":
-		filter = shortTopic
-	}
-	handler := func(_ mqtt.Client, m mqtt.Message) { tr.record(m.Payload(), time.Now()) }
-	if err := waitToken(sub.Subscribe(filter, byte(max(o.qos, 0)), handler), time.Duration(o.timeout)); err != nil {
-		return nil, fmt.Errorf("subscribe %s at the broker: %w", filter, err)
-	}
+	defer disconnectAll(subs)
 
 	clients, topics := b.setupPublishers(ctx, gw)
 	defer b.closeAll(ctx, clients, o.qos != -1)
@@ -76,8 +82,54 @@ func (b *bench) publish(ctx context.Context) (*Report, error) {
 	b.finish(rep, tr, start, sendEnd)
 	if o.pid != 0 {
 		rep.Gateway = gatewayUse(o.pid, before, after)
+		rep.Gateway.perMessage(before, after, rep.Sent)
 	}
 	return rep, nil
+}
+
+// subscribe connects the counting MQTT subscribers: one on the topic of
+// --topic-kind, or, for registered topics with --subscribers K > 1, K
+// connections sharing the per-client topics (client i's on connection
+// i mod K, so that each client's messages keep their order).
+func (b *bench) subscribe(tr *tracker) ([]mqtt.Client, error) {
+	o := b.o
+	handler := func(_ mqtt.Client, m mqtt.Message) { tr.record(m.Payload(), time.Now()) }
+	filters := [][]string{{o.prefix + "/#"}}
+	switch {
+	case o.topicKind == "predefined" && o.scenario == "publish":
+		filters = [][]string{{o.predefinedTopic}}
+	case o.topicKind == "short" && o.scenario == "publish":
+		filters = [][]string{{shortTopic}}
+	case o.subscribers > 1:
+		filters = make([][]string, min(o.subscribers, o.clients))
+		for i := range o.clients {
+			filters[i%len(filters)] = append(filters[i%len(filters)], o.prefix+"/c"+strconv.Itoa(i))
+		}
+	}
+	var subs []mqtt.Client
+	for k, fs := range filters {
+		c, err := b.mqttClient("sub" + strconv.Itoa(k))
+		if err != nil {
+			disconnectAll(subs)
+			return nil, err
+		}
+		subs = append(subs, c)
+		m := make(map[string]byte, len(fs))
+		for _, f := range fs {
+			m[f] = byte(max(o.qos, 0))
+		}
+		if err := waitToken(c.SubscribeMultiple(m, handler), time.Duration(o.timeout)); err != nil {
+			disconnectAll(subs)
+			return nil, fmt.Errorf("subscribe %v at the broker: %w", fs, err)
+		}
+	}
+	return subs, nil
+}
+
+func disconnectAll(cs []mqtt.Client) {
+	for _, c := range cs {
+		c.Disconnect(250)
+	}
 }
 
 // setupPublishers opens, connects and registers every client; a client
@@ -146,11 +198,7 @@ func (b *bench) publishLoop(ctx context.Context, c *client.Client, i int, topic 
 	}
 	qos := mqttsn.QoS(o.qos)
 	for seq := uint32(0); ; seq++ {
-		if interval > 0 {
-			if d := time.Until(start.Add(time.Duration(seq) * interval)); d > 0 {
-				time.Sleep(d)
-			}
-		}
+		pace(start, interval, seq)
 		now := time.Now()
 		if now.After(end) || ctx.Err() != nil {
 			return
@@ -361,11 +409,7 @@ func (b *bench) fanoutLoop(ctx context.Context, pub mqtt.Client, topic string, s
 	}
 	qos := byte(max(o.qos, 0))
 	for seq := uint32(0); ; seq++ {
-		if interval > 0 {
-			if d := time.Until(start.Add(time.Duration(seq) * interval)); d > 0 {
-				time.Sleep(d)
-			}
-		}
+		pace(start, interval, seq)
 		now := time.Now()
 		if now.After(end) || ctx.Err() != nil {
 			return
@@ -389,16 +433,11 @@ func (b *bench) fanoutLoop(ctx context.Context, pub mqtt.Client, topic string, s
 func (b *bench) baseline(ctx context.Context) (*Report, error) {
 	o := b.o
 	tr := newTracker(o.clients)
-	sub, err := b.mqttClient("sub")
+	subs, err := b.subscribe(tr)
 	if err != nil {
 		return nil, err
 	}
-	defer sub.Disconnect(250)
-	filter := o.prefix + "/#"
-	handler := func(_ mqtt.Client, m mqtt.Message) { tr.record(m.Payload(), time.Now()) }
-	if err := waitToken(sub.Subscribe(filter, byte(max(o.qos, 0)), handler), time.Duration(o.timeout)); err != nil {
-		return nil, fmt.Errorf("subscribe %s at the broker: %w", filter, err)
-	}
+	defer disconnectAll(subs)
 	pubs := make([]mqtt.Client, o.clients)
 	for i := range pubs {
 		c, err := b.mqttClient("pub" + strconv.Itoa(i))
@@ -436,11 +475,7 @@ func (b *bench) brokerLoop(ctx context.Context, c mqtt.Client, i int, topic stri
 	}
 	qos := byte(max(o.qos, 0))
 	for seq := uint32(0); ; seq++ {
-		if interval > 0 {
-			if d := time.Until(start.Add(time.Duration(seq) * interval)); d > 0 {
-				time.Sleep(d)
-			}
-		}
+		pace(start, interval, seq)
 		now := time.Now()
 		if now.After(end) || ctx.Err() != nil {
 			return
