@@ -28,7 +28,7 @@ func newRemote(cfg config.Config, log zerolog.Logger) (bridge.Upstream, error) {
 		KeyFile:        u.KeyFile,
 		ServerName:     u.ServerName,
 		Mode:           mode,
-		Logger:         log.With().Str("component", "bridge/paho").Logger(),
+		Logger:         log,
 	}
 	if len(u.Credentials) > 0 {
 		pc.Credentials = make(map[string]paho.Credential, len(u.Credentials))
@@ -36,7 +36,7 @@ func newRemote(cfg config.Config, log zerolog.Logger) (bridge.Upstream, error) {
 			pc.Credentials[c.ClientID] = paho.Credential{Username: c.Username, Password: c.Password}
 		}
 	}
-	paho.SetLogger(log.With().Str("component", "paho").Logger())
+	paho.SetLogger(log)
 	up, err := paho.New(pc)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)

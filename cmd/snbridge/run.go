@@ -30,7 +30,7 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	}
 	broker, err := embedded.New(embedded.Config{
 		Listen: cfg.Broker.Listen,
-		Logger: log.With().Str("component", "bridge/embedded").Logger(),
+		Logger: log,
 	})
 	if err != nil {
 		closeAll(conns)
@@ -90,7 +90,7 @@ func openTransports(cfg config.Config, log zerolog.Logger) (conns []transport.Co
 			Listen:     u.Listen,
 			Broadcast:  u.Broadcast,
 			RecvBuffer: int(u.RecvBuffer.Int64()),
-			Logger:     log.With().Str("component", "transport/udp").Logger(),
+			Logger:     log,
 		})
 		if err != nil {
 			closeAll(conns)
@@ -109,7 +109,7 @@ func openTransports(cfg config.Config, log zerolog.Logger) (conns []transport.Co
 			StopBits:    x.StopBits,
 			FlowControl: x.FlowControl,
 			MaxPayload:  x.MaxPayload,
-			Logger:      log.With().Str("component", "transport/xbee").Str("device", x.Device).Logger(),
+			Logger:      log,
 		})
 		if err != nil {
 			closeAll(conns)
