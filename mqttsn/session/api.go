@@ -89,6 +89,11 @@ const (
 	EvMessage
 	// EvTick: time has reached NextDeadline; only now matters.
 	EvTick
+	// EvRestored: the first event of a Session made by [Restore]; it
+	// restarts the timers from now and yields the EffOpenUpstream that
+	// re-opens the client's upstream session. (Added with persistence;
+	// additive.)
+	EvRestored
 )
 
 // Event is an input to [Session.Step]. Only the fields of its Kind are read.

@@ -164,7 +164,7 @@ func (s *Session) openUpstream(now time.Time, out []Effect) []Effect {
 	case upOpen:
 		return s.accept(now, out)
 	case upOpening:
-		s.upWant = true
+		s.upWant, s.park = true, false
 		return out
 	}
 	s.up, s.upWant, s.upClean = upOpening, true, s.clean
@@ -202,8 +202,24 @@ func (s *Session) onUpstreamOpened(now time.Time, err error, out []Effect) []Eff
 	if !s.upWant {
 		return s.closeUpstream(out)
 	}
+	if waiting && s.clean && !s.upClean {
+		// A clean CONNECT came while a persistent upstream session was
+		// opening (a restored one): discard it and open a clean one.
+		out = s.closeUpstream(out)
+		return s.openUpstream(now, out)
+	}
+	if s.resub {
+		out = s.resubscribe(out)
+	}
 	if waiting {
 		return s.accept(now, out)
+	}
+	if s.park {
+		// A restored Disconnected or Lost persistent session: its
+		// broker-side session is back, with its subscriptions, and
+		// keeps what arrives until the client reconnects.
+		s.park = false
+		return s.closeUpstream(out)
 	}
 	return out // still in the will dialogue: accept when it ends
 }
@@ -259,6 +275,11 @@ func (s *Session) onPingreq(now time.Time, out []Effect) []Effect {
 	case Active:
 		return sendType(out, mqttsn.TypePingresp)
 	case Asleep:
+		if s.resub && s.up == upClosed {
+			// Restored, but the upstream session could not be opened
+			// then: try again.
+			out = s.reopen(out)
+		}
 		// [MQTT-SN 1.2 §6.14] "The sleep timer is stopped when the
 		// server/gateway receives a PINGREQ from the client ... The
 		// identified client is then in the awake state. If the

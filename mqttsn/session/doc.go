@@ -163,11 +163,24 @@
 //     UNSUBACK has no return code).
 //   - Persistence: [Session.Snapshot] and [Restore] carry the durable
 //     state (registry, subscriptions, will, buffer, the delivery in
-//     flight, client QoS 2 MsgIds awaiting PUBREL). A restored session is
-//     Disconnected: the upstream session and the client's connection did
-//     not survive, so its next packet gets an unsolicited DISCONNECT and
-//     it reconnects, finding everything with CleanSession=false. No will
-//     is published for it.
+//     flight, client QoS 2 MsgIds awaiting PUBREL). A client that was
+//     asleep or awake is restored Asleep: the sleep timer restarts when
+//     the gateway feeds EvRestored, the buffer is kept, the delivery
+//     that was in flight is re-sent with DUP at the next wake-up, and a
+//     PINGREQ wakes it as usual (it is not made to reconnect, since a
+//     clean CONNECT would discard its buffer). Any other client is
+//     restored Disconnected: its next packet gets an unsolicited
+//     DISCONNECT and its CONNECT with CleanSession=false finds everything.
+//     No will is published for a restored client. At EvRestored an
+//     asleep or persistent session re-opens its upstream session with
+//     its own CleanSession flag and re-subscribes its stored
+//     subscriptions (answers are not shown to the client; retained
+//     messages come again, as after any SUBSCRIBE); one that is not
+//     asleep then closes it without discarding, so the broker keeps its
+//     messages until the client reconnects. If the upstream session
+//     cannot be opened then, the next PINGREQ of the asleep client (or
+//     its CONNECT) tries again. [Session.Changes] tells the gateway when
+//     a new snapshot is worth saving.
 //   - Lost and Disconnected clients keep their data only when
 //     persistent (CleanSession=false); messages arriving for them are
 //     discarded (their upstream session is closed, and a persistent

@@ -225,6 +225,12 @@ func (s *Session) onSubscribe(m *mqttsn.Subscribe, out []Effect) []Effect {
 }
 
 func (s *Session) onSubscribed(now time.Time, msgID uint16, granted mqttsn.QoS, err error, out []Effect) []Effect {
+	if msgID == 0 && s.resubLeft > 0 {
+		// The answer to a re-SUBSCRIBE after a restore (MsgID 0). The
+		// stored grant stays.
+		s.resubLeft--
+		return out
+	}
 	ps, ok := s.subReq[msgID]
 	if !ok {
 		return out

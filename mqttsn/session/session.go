@@ -168,6 +168,13 @@ type Session struct {
 	lastMsgID uint16
 
 	stats Stats
+
+	// Persistence (see snapshot.go).
+	changes   uint64 // grows with every Step that may change the Snapshot
+	restored  bool   // made by Restore; EvRestored not handled yet
+	resub     bool   // re-subscribe s.subs once the upstream session is open
+	park      bool   // close the upstream session again after re-subscribing
+	resubLeft int    // re-SUBSCRIBE answers still due (they come first, in order)
 }
 
 // New returns a session in state Disconnected, waiting for a CONNECT.
@@ -217,6 +224,12 @@ func (s *Session) Dropped() uint64 { return s.stats.Overflow }
 // input: a packet that makes no sense in the current state is answered
 // as the spec says or ignored.
 func (s *Session) Step(now time.Time, ev Event, out []Effect) []Effect {
+	if s.restored {
+		out = s.onRestored(now, out)
+	}
+	if !s.transient(&ev) {
+		s.changes++
+	}
 	switch ev.Kind {
 	case EvPacket:
 		if ev.Packet == nil {
@@ -236,7 +249,7 @@ func (s *Session) Step(now time.Time, ev Event, out []Effect) []Effect {
 	case EvTick:
 		return s.onTick(now, out)
 	}
-	return out
+	return out // EvRestored: handled above
 }
 
 // tolerance is the supervision time the gateway allows for a keep-alive
@@ -392,6 +405,7 @@ func (s *Session) closeUpstream(out []Effect) []Effect {
 // already forwarded (PUBREC sent) are kept so that a duplicate is still
 // recognised. Late answers for dropped requests are ignored.
 func (s *Session) forgetUpstreamRequests() {
+	s.resubLeft = 0
 	clear(s.subReq)
 	clear(s.unsubReq)
 	for id, in := range s.inflight {
@@ -412,6 +426,7 @@ func (s *Session) discard() {
 	clear(s.unsubReq)
 	clear(s.inflight)
 	clear(s.rejected)
+	s.resub, s.park = false, false
 	n := s.queue.clear()
 	if s.cur.active {
 		n++

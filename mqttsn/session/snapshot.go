@@ -109,14 +109,33 @@ func exportMessage(m message) Message {
 	return Message{Topic: m.Topic, Payload: slices.Clone(m.Payload), QoS: m.QoS, Retain: m.Retain}
 }
 
-// Restore rebuilds a Session from snap. The upstream session and the
-// client's connection did not survive the restart, so the session is
-// Disconnected (no will is published for it): the client's next packet
-// gets an unsolicited DISCONNECT [MQTT-SN 1.2 §6.12], and its CONNECT
-// with CleanSession=false finds its registrations, subscriptions, will
-// and buffered messages (the delivery that was in flight is re-sent with
-// DUP). Invalid entries (reserved topic ids, out-of-range QoS) are
-// skipped rather than trusted.
+// Restore rebuilds a Session from snap, for a gateway that restarted.
+// The caller must feed [EvRestored] (with the current time) before any
+// other event; any first event does it implicitly.
+//
+// A client that was Asleep or Awake is restored Asleep: its sleep timer
+// restarts at EvRestored, its buffered messages are kept in order, and
+// the delivery that was in flight is back at the front of the queue (it
+// is re-sent with DUP, same MsgId, when the client wakes). A PINGREQ
+// wakes it as usual, and it is never forced to reconnect: a CONNECT
+// with CleanSession=true would discard its buffer.
+//
+// Any other client (active, connecting, disconnected or lost when the
+// snapshot was taken) is restored Disconnected, and no will is published
+// for it: the client's next packet gets an unsolicited DISCONNECT
+// [MQTT-SN 1.2 §6.12], and its CONNECT with CleanSession=false finds its
+// registrations, subscriptions, will and buffered messages.
+//
+// At EvRestored the session re-opens its upstream session (with the
+// client's CleanSession flag) when it is asleep or persistent and
+// re-subscribes its stored subscriptions there, since a broker that
+// restarted too (the embedded one) or a clean broker-side session no
+// longer has them; a persistent session that is not asleep closes the
+// upstream session again right after (without discarding it), so the
+// broker keeps what is published for it until it reconnects.
+//
+// Invalid entries (reserved topic ids, out-of-range QoS) are skipped
+// rather than trusted.
 func Restore(cfg Config, snap Snapshot) *Session {
 	s := New(cfg)
 	s.clientID = snap.ClientID
@@ -160,7 +179,82 @@ func Restore(cfg Config, snap Snapshot) *Session {
 	if f := snap.InFlight; f != nil {
 		s.restoreInFlight(f)
 	}
+	if (snap.State == Asleep || snap.State == Awake) && s.sleep > 0 && s.clientID != "" {
+		s.state = Asleep
+	}
+	s.restored = s.clientID != ""
 	return s
+}
+
+// onRestored restarts the timers and re-opens the upstream session of a
+// restored asleep or persistent client (see [Restore]).
+func (s *Session) onRestored(now time.Time, out []Effect) []Effect {
+	s.restored = false
+	s.lastRx = now
+	if s.state != Asleep && s.clean {
+		return out // nothing to keep: the gateway drops it
+	}
+	s.resub = true
+	s.park = s.state != Asleep
+	return s.reopen(out)
+}
+
+// reopen opens the upstream session of a restored client that is not
+// connecting; the re-subscription follows in onUpstreamOpened.
+func (s *Session) reopen(out []Effect) []Effect {
+	s.up, s.upWant, s.upClean = upOpening, true, s.clean
+	return append(out, Effect{
+		Kind:         EffOpenUpstream,
+		ClientID:     s.clientID,
+		CleanSession: s.clean,
+		KeepAlive:    s.keepAlive,
+	})
+}
+
+// resubscribe re-issues every stored subscription, in filter order, with
+// MsgID 0; onSubscribed takes their answers first (they come in order).
+// Retained messages matching them are delivered again, as after any
+// SUBSCRIBE [MQTT 3.1.1 §3.8.4].
+func (s *Session) resubscribe(out []Effect) []Effect {
+	s.resub = false
+	for _, f := range slices.Sorted(maps.Keys(s.subs)) {
+		out = append(out, Effect{Kind: EffSubscribe, Topic: f, QoS: s.subs[f]})
+		s.resubLeft++
+	}
+	return out
+}
+
+// Changes returns a counter that grows with every [Session.Step] that
+// may have changed what [Session.Snapshot] returns. It is conservative
+// (it may grow when nothing durable changed) but never misses a change,
+// so a gateway that saved a snapshot at one value need not save again
+// while the value stays. Hot paths that change nothing durable (a client
+// PUBLISH at QoS -1, 0 or 1 and PINGREQ while active, the upstream's
+// acknowledgement of a QoS 1 PUBLISH) leave it alone.
+func (s *Session) Changes() uint64 { return s.changes }
+
+// transient reports whether ev cannot change the durable state.
+func (s *Session) transient(ev *Event) bool {
+	if s.state != Active {
+		return false
+	}
+	switch ev.Kind {
+	case EvPacket:
+		p := ev.Packet
+		if p == nil {
+			return true
+		}
+		switch p.Type {
+		case mqttsn.TypePingreq:
+			return true
+		case mqttsn.TypePublish:
+			return p.Publish.Flags.QoS <= mqttsn.QoS1
+		}
+	case EvPublished:
+		in, ok := s.inflight[ev.MsgID]
+		return !ok || in.QoS == mqttsn.QoS1
+	}
+	return false
 }
 
 func importMessage(m Message) message {
