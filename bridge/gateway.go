@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/snbridge/snbridge/bridge/state"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/session"
 	"github.com/snbridge/snbridge/transport"
@@ -68,6 +69,13 @@ type Config struct {
 	// Credentials are per-client upstream credentials by MQTT-SN
 	// ClientId; clients without an entry use the upstream's own.
 	Credentials map[string]Credentials
+	// State, if not nil, is where sessions that must survive a restart
+	// are kept (see persist.go); Run restores them at start and runs the
+	// store's writer. The caller opens and closes it.
+	State *state.Store
+	// StateFlush is how often changed sessions are written to State; 0
+	// means DefaultStateFlush.
+	StateFlush time.Duration
 	// Logger receives the gateway's logs; the zero value is disabled.
 	Logger zerolog.Logger
 }
@@ -108,6 +116,7 @@ type Gateway struct {
 	due     []*client
 	gw      gwSession
 	qos0Fn  func(error) // g.qos0Done, bound once
+	ps      persister
 
 	runMu   sync.Mutex
 	running bool
@@ -181,6 +190,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, g.closeTransports)
 	defer stop()
 
+	g.startPersist()
 	var wg sync.WaitGroup
 	for i, t := range g.cfg.Transports {
 		r := newReader(g, i, t)
@@ -188,6 +198,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.log.Info().Int("transports", len(g.cfg.Transports)).Uint8("gw_id", g.cfg.GatewayID).Msg("gateway started")
 	g.loop(ctx)
+	g.stopPersist()
 	cancel()
 	g.closeTransports()
 	wg.Wait()
@@ -238,6 +249,8 @@ func (g *Gateway) loop(ctx context.Context) {
 			g.tick()
 		case <-adv:
 			g.advertise()
+		case <-g.ps.c:
+			g.flush(false)
 		}
 		g.armTimer()
 	}

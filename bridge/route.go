@@ -28,6 +28,8 @@ type client struct {
 
 	hidx     int // index in Gateway.timers, -1 when absent
 	deadline time.Time
+
+	ps clientPersist // state store bookkeeping (persist.go)
 }
 
 // handleInbound routes one parsed datagram and hands its buffer back.
@@ -209,6 +211,7 @@ func (g *Gateway) afterStep(c *client) {
 			return
 		}
 	}
+	g.markDirty(c)
 	g.schedule(c)
 }
 
@@ -226,5 +229,6 @@ func (g *Gateway) drop(c *client) {
 	}
 	g.stats.sessions.Add(-1)
 	g.stats.sessionsDropped.Add(1)
+	g.markDirty(c)
 	c.log.Debug().Msg("session dropped")
 }

@@ -1,0 +1,223 @@
+package bridge
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snbridge/snbridge/bridge/state"
+	"github.com/snbridge/snbridge/mqttsn/session"
+)
+
+// DefaultStateFlush is how often dirty sessions are written to the state
+// store when Config.StateFlush is 0.
+const DefaultStateFlush = 100 * time.Millisecond
+
+// clientPersist is a client's bookkeeping for the state store.
+// Loop-owned.
+type clientPersist struct {
+	dirty     bool   // in persister.dirty
+	stored    bool   // a record is on disk (or committed)
+	saved     uint64 // session.Changes() of the last snapshot taken
+	maxPacket int    // of the transport the client was last bound to
+}
+
+// persister writes the sessions that must survive a restart to the
+// state store: persistent (CleanSession=false) sessions, and asleep or
+// awake ones whatever their clean flag.
+//
+// When: a Step that may have changed a stored session's durable state
+// (session.Changes grew) marks it dirty; dirty sessions are snapshotted
+// and committed together every StateFlush (one transaction, one fsync),
+// and once more after the loop stops. So a session that changes on every
+// message is written at most once per interval (coalesced), and the QoS
+// 0 path of a non-persistent active client costs two field reads. While
+// a commit is still being written the next flush waits, so slow disks
+// coalesce more instead of queueing snapshots.
+//
+// Kill -9 window: what changed in the last StateFlush plus the time of
+// one commit (an fsync) may be lost: a message buffered for a sleeping
+// client in that window, a registration or subscription made in it. A
+// graceful stop loses nothing.
+type persister struct {
+	store    *state.Store
+	interval time.Duration
+	timer    *time.Timer
+	c        <-chan time.Time // timer.C; nil without a store
+	armed    bool
+	dirty    []*client
+	changes  []state.Change
+	busy     atomic.Bool // a commit is being written
+	failed   atomic.Bool // the last commit failed: rewrite everything
+	wg       sync.WaitGroup
+	cancel   context.CancelFunc
+}
+
+// wantStored reports whether s is kept across restarts.
+func wantStored(s *session.Session) bool {
+	st := s.State()
+	return s.Persistent() || ((st == session.Asleep || st == session.Awake) && s.ClientID() != "")
+}
+
+// startPersist restores the stored sessions and starts the store's
+// writer. It runs on the loop goroutine before the loop.
+func (g *Gateway) startPersist() {
+	p := &g.ps
+	if g.cfg.State == nil {
+		return
+	}
+	p.store = g.cfg.State
+	p.interval = g.cfg.StateFlush
+	if p.interval <= 0 {
+		p.interval = DefaultStateFlush
+	}
+	p.timer = time.NewTimer(time.Hour)
+	p.timer.Stop()
+	p.c = p.timer.C
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Go(func() { _ = p.store.Run(ctx) })
+	g.restoreSessions(time.Now())
+}
+
+// restoreSessions rebuilds the stored sessions; each re-opens its
+// upstream session as session.Restore describes.
+func (g *Gateway) restoreSessions(now time.Time) {
+	recs := g.ps.store.Records()
+	asleep := 0
+	for i := range recs {
+		r := &recs[i]
+		id := r.Snapshot.ClientID
+		if id == "" || id == g.gwCID || g.byID[id] != nil {
+			continue
+		}
+		cfg := g.cfg.Session
+		cfg.Predefined = g.predefFor(id)
+		cfg.MaxPacket = r.MaxPacket
+		c := &client{
+			id:   id,
+			s:    session.Restore(cfg, r.Snapshot),
+			log:  g.log.With().Str("client_id", id).Logger(),
+			hidx: -1,
+		}
+		c.ps = clientPersist{stored: true, saved: c.s.Changes(), maxPacket: r.MaxPacket}
+		g.byID[id] = c
+		g.stats.sessions.Add(1)
+		if c.s.State() == session.Asleep {
+			asleep++
+		}
+		c.log.Debug().Stringer("state", c.s.State()).Int("queued", c.s.Queued()).Msg("session restored")
+		g.step(c, now, session.Event{Kind: session.EvRestored})
+	}
+	if len(recs) > 0 {
+		g.log.Info().Int("sessions", len(recs)).Int("asleep", asleep).Str("file", g.ps.store.Path()).Msg("sessions restored")
+	}
+}
+
+// markDirty notes that c may need writing. Called after every Step.
+func (g *Gateway) markDirty(c *client) {
+	p := &g.ps
+	if p.store == nil || c.ps.dirty {
+		return
+	}
+	if c.s.Changes() == c.ps.saved && !c.dropped {
+		return
+	}
+	if !c.ps.stored && (c.dropped || !wantStored(c.s)) {
+		return
+	}
+	c.ps.dirty = true
+	p.dirty = append(p.dirty, c)
+	if !p.armed {
+		p.armed = true
+		p.timer.Reset(p.interval)
+	}
+}
+
+// flush commits the dirty sessions (loop goroutine). final ignores a
+// commit still being written: the writer runs the batches in order.
+func (g *Gateway) flush(final bool) {
+	p := &g.ps
+	p.armed = false
+	if p.failed.Swap(false) {
+		for _, c := range g.byID {
+			if !c.ps.dirty {
+				c.ps.dirty = true
+				p.dirty = append(p.dirty, c)
+			}
+		}
+	}
+	if len(p.dirty) == 0 {
+		return
+	}
+	if !final && p.busy.Load() {
+		p.armed = true
+		p.timer.Reset(p.interval)
+		return
+	}
+	changes := p.changes[:0]
+	for i, c := range p.dirty {
+		p.dirty[i] = nil
+		c.ps.dirty = false
+		if c.bound {
+			c.ps.maxPacket = g.maxPacket(&c.key)
+		}
+		if c.dropped || !wantStored(c.s) {
+			if c.ps.stored {
+				c.ps.stored = false
+				changes = append(changes, state.Change{ClientID: c.id})
+			}
+			continue
+		}
+		c.ps.stored = true
+		c.ps.saved = c.s.Changes()
+		changes = append(changes, state.Change{ClientID: c.id, Record: &state.Record{Snapshot: c.s.Snapshot(), MaxPacket: c.ps.maxPacket}})
+	}
+	p.dirty = p.dirty[:0]
+	if len(changes) == 0 {
+		return
+	}
+	batch := make([]state.Change, len(changes))
+	copy(batch, changes)
+	clear(changes)
+	p.changes = changes[:0]
+	p.busy.Store(true)
+	p.store.Commit(batch, func(err error) { g.committed(batch, err) })
+}
+
+// committed runs on the store's writer goroutine.
+func (g *Gateway) committed(batch []state.Change, err error) {
+	p := &g.ps
+	if err != nil {
+		p.failed.Store(true)
+		g.log.Error().Err(err).Int("sessions", len(batch)).Msg("sessions not saved; retrying")
+	} else if ev := g.log.Debug(); ev.Enabled() {
+		for i := range batch {
+			c := &batch[i]
+			if c.Record == nil {
+				g.log.Debug().Str("client_id", c.ClientID).Msg("session state deleted")
+				continue
+			}
+			n := len(c.Record.Snapshot.Queue)
+			if c.Record.Snapshot.InFlight != nil {
+				n++
+			}
+			g.log.Debug().Str("client_id", c.ClientID).Stringer("state", c.Record.Snapshot.State).Int("queued", n).Msg("session state saved")
+		}
+	}
+	p.busy.Store(false)
+}
+
+// stopPersist writes what is dirty and stops the writer once everything
+// committed is on disk. It runs on the loop goroutine after the loop.
+func (g *Gateway) stopPersist() {
+	p := &g.ps
+	if p.store == nil {
+		return
+	}
+	p.timer.Stop()
+	g.flush(true)
+	p.cancel()
+	p.wg.Wait()
+}
