@@ -42,6 +42,10 @@ type Config struct {
 	// MaxPending bounds the QoS 1 and 2 messages kept per detached
 	// persistent session; 0 means DefaultMaxPending.
 	MaxPending int
+	// StorePath is the bbolt file (data_dir/broker.db) where mochi's
+	// storage hook keeps retained messages and local MQTT clients'
+	// persistent sessions across restarts; "" keeps them in memory only.
+	StorePath string
 	// Logger receives the broker's and mochi's logs; zero is disabled.
 	Logger zerolog.Logger
 }
@@ -101,6 +105,11 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.srv.AddHook(new(allowHook), nil); err != nil {
 		return nil, fmt.Errorf("embedded: add auth hook: %w", err)
 	}
+	if cfg.StorePath != "" {
+		if err := b.addStore(cfg.StorePath); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Listen != "" {
 		b.tcp = listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Listen})
 	}
@@ -155,6 +164,9 @@ func (b *Broker) serve() error {
 		}
 	}
 	if err := b.srv.Serve(); err != nil {
+		if b.cfg.StorePath != "" {
+			return fmt.Errorf("embedded: serve: %w (reading broker store %s: if it is damaged, %s)", err, b.cfg.StorePath, storeAdvice)
+		}
 		return fmt.Errorf("embedded: serve: %w", err)
 	}
 	return nil

@@ -13,9 +13,18 @@
 // (bounded, oldest dropped and counted) until the same client id opens
 // again with CleanSession=false.
 //
+// With Config.StorePath, mochi's bolt storage hook keeps retained
+// messages and local MQTT clients' persistent sessions (subscriptions,
+// in-flight messages) in that file across restarts; the file carries a
+// format tag ([StoreFormat]) checked at [New]. Each write of the hook is
+// its own fsynced transaction, so a retained message is on disk before
+// the publish returns. The inline sessions of MQTT-SN clients are not
+// stored here: the gateway keeps them (package bridge/state) and
+// re-subscribes them after a restart. [Broker.Server] gives access to
+// the mochi server for further hooks and a status topic.
+//
 // It does not authenticate: local MQTT clients are allowed everything
-// (a hook like mochi's auth.AllowHook). It persists nothing yet; [Broker.Server] gives
-// access to the mochi server for storage hooks and a status topic.
+// (a hook like mochi's auth.AllowHook).
 //
 // Concurrency: one worker goroutine, started by [Broker.Run], executes all
 // session operations in the order they were issued and calls every
