@@ -24,21 +24,24 @@ type aggregator struct {
 
 	mu        sync.Mutex
 	filters   map[string]*afilter
-	sessions  map[*asession]struct{}
-	up        bool       // the shared connection is up
-	waiters   []*upToken // Opens waiting for it
-	connected bool       // it was up once (later connects are reconnects)
+	clients   map[string]*aclient // open and kept sessions by ClientID
+	up        bool                // the shared connection is up
+	waiters   []*upToken          // Opens waiting for it
+	connected bool                // it was up once (later connects are reconnects)
+
+	dropped atomic.Uint64 // messages dropped from full kept-session buffers
 
 	// Used on paho's router goroutine only.
 	gen     uint64
 	targets []target
 }
 
-// afilter is one upstream subscription and the sessions that share it.
+// afilter is one upstream subscription and the sessions that share it,
+// open or kept.
 type afilter struct {
 	qos   byte   // of the upstream subscription: the highest asked
 	epoch uint64 // counts upstream SUBSCRIBEs of this filter
-	refs  map[*asession]aref
+	refs  map[*aclient]aref
 }
 
 // aref is one session's use of a filter. A session whose subscription
@@ -51,30 +54,52 @@ type aref struct {
 
 // target is a session a message goes to, at most at qos.
 type target struct {
-	s   *asession
+	c   *aclient
 	qos byte
 }
 
-// asession is one client's session on the shared connection.
-type asession struct {
-	a       *aggregator
-	id      string
-	deliver func(bridge.Message)
-	closed  atomic.Bool
-	subs    map[string]struct{} // guarded by a.mu
+// aclient is the gateway-side state of one client id on the shared
+// connection: its subscriptions (the references it holds on a.filters)
+// and, while no handle is attached, the QoS 1 and 2 messages kept for it.
+// A persistent one (CleanSession=false) outlives its [asession] handle.
+type aclient struct {
+	id         string
+	persistent bool                // immutable
+	subs       map[string]struct{} // guarded by a.mu
+
+	// dmu orders deliveries: it is held while a message is handed to h or
+	// kept, and while a resumed session gets the kept messages, so that
+	// deliver is never called concurrently and the kept messages come
+	// before live ones.
+	dmu     sync.Mutex
+	h       *asession // attached handle; nil while detached. Written on the completer under dmu
+	gone    bool      // discarded: keeps nothing any more (dmu)
+	pending ring      // QoS 1 and 2 messages while detached (dmu)
 
 	gen uint64 // router goroutine: last message it was picked for
 	idx int    // its index in a.targets then
+}
+
+// asession is one Open's handle on a client's session. It is closed by
+// its Close, by a later Open of the same client id (takeover), or when
+// Run stops.
+type asession struct {
+	a       *aggregator
+	id      string
+	clean   bool
+	deliver func(bridge.Message)
+	closed  atomic.Bool
+	c       *aclient // set on the completer when the Open completes
 }
 
 var _ bridge.Session = (*asession)(nil)
 
 func newAggregator(u *Upstream) *aggregator {
 	a := &aggregator{
-		u:        u,
-		q:        newFIFO[op](),
-		filters:  make(map[string]*afilter),
-		sessions: make(map[*asession]struct{}),
+		u:       u,
+		q:       newFIFO[op](),
+		filters: make(map[string]*afilter),
+		clients: make(map[string]*aclient),
 	}
 	id := u.cfg.ClientIDPrefix + u.cfg.AggregatorClientID
 	a.log = u.log.With().Str("client_id", id).Logger()
@@ -124,7 +149,7 @@ func (a *aggregator) run(ctx context.Context) {
 }
 
 func (a *aggregator) open(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
-	s := &asession{a: a, id: info.ClientID, deliver: deliver, subs: make(map[string]struct{})}
+	s := &asession{a: a, id: info.ClientID, clean: info.CleanSession, deliver: deliver}
 	if !a.q.push(op{kind: opOpen, as: s, doneOpen: done}) {
 		done(nil, ErrClosed)
 	}
@@ -153,8 +178,10 @@ func (s *asession) Unsubscribe(filter string, done func(error)) {
 	s.push(op{kind: opUnsubscribe, as: s, filter: filter, doneErr: done})
 }
 
-// Close implements [bridge.Session]: the session's subscriptions are
-// released whether or not discard is set (see the package doc).
+// Close implements [bridge.Session]. A persistent session
+// (CleanSession=false) closed without discard keeps its subscriptions,
+// and its QoS 1 and 2 messages, for a later Open of the same client id;
+// otherwise its subscriptions are released.
 func (s *asession) Close(discard bool, done func()) {
 	s.push(op{kind: opClose, as: s, discard: discard, doneClose: done})
 }
@@ -197,31 +224,19 @@ func (a *aggregator) issue(o *op) {
 		o.msg = bridge.Message{}
 	case opSubscribe:
 		a.mu.Lock()
-		f, qos := a.addRefLocked(o.as, o.filter, o.qos)
+		f, qos := a.addRefLocked(o.as.c, o.filter, o.qos)
 		o.epoch = f.epoch
 		a.mu.Unlock()
 		o.tok = a.cl.Subscribe(o.filter, qos, nil)
 	case opUnsubscribe:
 		a.mu.Lock()
-		last := a.releaseLocked(o.as, o.filter, 0)
+		last := a.releaseLocked(o.as.c, o.filter, 0)
 		a.mu.Unlock()
 		if last {
 			o.tok = a.cl.Unsubscribe(o.filter)
 		}
 	case opClose:
-		o.as.closed.Store(true)
-		var gone []string
-		a.mu.Lock()
-		for f := range o.as.subs {
-			if a.releaseLocked(o.as, f, 0) {
-				gone = append(gone, f)
-			}
-		}
-		delete(a.sessions, o.as)
-		a.mu.Unlock()
-		if len(gone) > 0 {
-			a.cl.Unsubscribe(gone...) // nobody waits: the filters are gone here
-		}
+		a.close(o.as, o.discard)
 	case opReconnected:
 		a.resubscribe()
 	}
@@ -232,10 +247,10 @@ func (a *aggregator) issue(o *op) {
 // filter, for a higher QoS, and for a new session on a known filter too,
 // so that the broker sends the retained messages again, for it.
 // [MQTT 3.1.1 §3.8.4]
-func (a *aggregator) addRefLocked(s *asession, filter string, qos byte) (*afilter, byte) {
+func (a *aggregator) addRefLocked(s *aclient, filter string, qos byte) (*afilter, byte) {
 	f := a.filters[filter]
 	if f == nil {
-		f = &afilter{refs: make(map[*asession]aref)}
+		f = &afilter{refs: make(map[*aclient]aref)}
 		a.filters[filter] = f
 	}
 	f.qos = max(f.qos, qos)
@@ -248,7 +263,7 @@ func (a *aggregator) addRefLocked(s *asession, filter string, qos byte) (*afilte
 // releaseLocked removes s from filter (only if its subscription is of
 // epoch, unless epoch is 0) and reports whether it was the last one, so
 // that the caller unsubscribes upstream.
-func (a *aggregator) releaseLocked(s *asession, filter string, epoch uint64) bool {
+func (a *aggregator) releaseLocked(s *aclient, filter string, epoch uint64) bool {
 	f := a.filters[filter]
 	if f == nil {
 		delete(s.subs, filter)
@@ -296,10 +311,7 @@ func (a *aggregator) complete(o *op) bool {
 			o.doneOpen(nil, err)
 			return false
 		}
-		a.mu.Lock()
-		a.sessions[o.as] = struct{}{}
-		a.mu.Unlock()
-		o.doneOpen(o.as, nil)
+		a.attach(o.as, o.doneOpen)
 	case opPublish:
 		o.doneErr(o.result())
 	case opSubscribe:
@@ -331,7 +343,7 @@ func (a *aggregator) subscribed(o *op) (byte, error) {
 		return min(g, o.qos), nil
 	}
 	a.mu.Lock()
-	last := a.releaseLocked(o.as, o.filter, o.epoch)
+	last := a.releaseLocked(o.as.c, o.filter, o.epoch)
 	a.mu.Unlock()
 	if last {
 		a.cl.Unsubscribe(o.filter)
@@ -342,10 +354,10 @@ func (a *aggregator) subscribed(o *op) (byte, error) {
 // shutdown implements engine: Run is stopping.
 func (a *aggregator) shutdown() {
 	a.mu.Lock()
-	for s := range a.sessions {
-		s.closed.Store(true)
+	for _, c := range a.clients {
+		a.forgetLocked(c)
 	}
-	clear(a.sessions)
+	clear(a.clients)
 	clear(a.filters)
 	for _, w := range a.waiters {
 		w.timer.Stop()
@@ -371,28 +383,25 @@ func (a *aggregator) onMessage(_ mqtt.Client, pm mqtt.Message) {
 		if !mqttsn.MatchTopic(filter, topic) {
 			continue
 		}
-		for s, r := range f.refs {
+		for c, r := range f.refs {
 			fresh := r.epoch == f.epoch
 			if retained && !fresh {
 				continue
 			}
-			if s.gen != a.gen {
-				s.gen, s.idx = a.gen, len(ts)
-				ts = append(ts, target{s: s, qos: r.qos})
+			if c.gen != a.gen {
+				c.gen, c.idx = a.gen, len(ts)
+				ts = append(ts, target{c: c, qos: r.qos})
 				continue
 			}
-			ts[s.idx].qos = max(ts[s.idx].qos, r.qos)
+			ts[c.idx].qos = max(ts[c.idx].qos, r.qos)
 		}
 	}
 	a.mu.Unlock()
 	m := bridge.Message{Topic: topic, Payload: pm.Payload(), QoS: pm.Qos(), Retain: retained}
 	for i := range ts {
-		if ts[i].s.closed.Load() {
-			continue
-		}
 		mm := m
 		mm.QoS = min(m.QoS, ts[i].qos)
-		ts[i].s.deliver(mm)
+		a.deliver(ts[i].c, mm)
 	}
 	clear(ts)
 	a.targets = ts[:0]

@@ -56,6 +56,8 @@ const (
 	DefaultCloseTimeout         = 5 * time.Second
 	DefaultKeepAlive            = 60 * time.Second
 	DefaultAggregatorClientID   = "snbridge-aggregator"
+	// DefaultMaxPending is Config.MaxPending when zero.
+	DefaultMaxPending = 1000
 )
 
 // Keepalive bounds for transparent sessions: the client's keepalive is
@@ -96,6 +98,12 @@ type Config struct {
 	AggregatorClientID string
 	// KeepAlive of the shared connection (aggregating mode).
 	KeepAlive time.Duration
+	// MaxPending bounds the QoS 1 and 2 messages kept for one
+	// disconnected persistent session (aggregating mode) until its client
+	// comes back; beyond it the oldest is dropped and counted
+	// ([Upstream.Dropped]). 0 means DefaultMaxPending; negative is an
+	// error.
+	MaxPending int
 
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration
@@ -125,6 +133,9 @@ func (c *Config) setDefaults() {
 	def(&c.KeepAlive, DefaultKeepAlive)
 	if c.AggregatorClientID == "" {
 		c.AggregatorClientID = DefaultAggregatorClientID
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = DefaultMaxPending
 	}
 }
 

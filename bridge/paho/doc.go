@@ -24,8 +24,21 @@
 //     goes once to every session with a matching filter, at most at that
 //     session's QoS. Open completes at once while the shared connection is
 //     up, otherwise when it comes up, or fails with [ErrUpstreamDown] after
-//     Config.OpenTimeout. There is no per-client broker-side session: Close
-//     drops the session's subscriptions whether or not it discards.
+//     Config.OpenTimeout. The broker has no per-client session, so the
+//     adapter keeps persistent ones itself, as an MQTT broker would
+//     [MQTT 3.1.1 §3.1.2.4]: Close without discard of a CleanSession=false
+//     client keeps its subscriptions (and their references, so the shared
+//     upstream subscriptions stay) and its QoS 1 and 2 messages, at most
+//     Config.MaxPending (DefaultMaxPending), the oldest dropped and counted
+//     ([Upstream.Dropped]); QoS 0 messages are not kept. The next Open of
+//     that client id resumes the session and gets the kept messages in
+//     order, after its completion and before any live message. An Open
+//     with CleanSession=true, or Close with discard, discards the session.
+//     An Open of a client id whose handle is still open takes it over: the
+//     old handle is closed. A session whose client never comes back costs
+//     its subscriptions and at most MaxPending messages until one of these
+//     discards it or Run stops. The shared connection itself is clean:
+//     messages published while it is down are lost (see Reconnects).
 //
 // Reconnects: paho reconnects with back-off (1 s doubling up to
 // Config.MaxReconnectInterval). After a reconnect every subscription is made

@@ -195,32 +195,38 @@ func waitProbe(t *testing.T, url string, s *upstreamtest.Session, topic string) 
 	}
 }
 
+// TestPersistentSession: without discard, a CleanSession=false session
+// keeps its subscriptions and the QoS 1 messages published meanwhile for
+// the next Open (the broker in transparent mode, the adapter in
+// aggregating mode); with discard, it is gone.
 func TestPersistentSession(t *testing.T) {
-	m := bridgetest.StartMosquitto(t)
-	u := newUpstream(t, Config{URL: m.URL()})
-	s := upstreamtest.Open(t, u, info("keeper", false))
-	s.MustSubscribe("kept/#", 1)
-	s.Close(false)
-	bridgetest.Publish(t, m.URL(), "kept/1", []byte("while away"), 1, false)
+	forModes(t, func(t *testing.T, mode Mode) {
+		m := bridgetest.StartMosquitto(t)
+		u := newUpstream(t, Config{URL: m.URL(), Mode: mode})
+		s := upstreamtest.Open(t, u, info("keeper", false))
+		s.MustSubscribe("kept/#", 1)
+		s.Close(false)
+		bridgetest.Publish(t, m.URL(), "kept/1", []byte("while away"), 1, false)
 
-	s = upstreamtest.Open(t, u, info("keeper", false))
-	if got := s.Recv(timeout); string(got.Payload) != "while away" {
-		t.Fatalf("got %+v, want the message queued while away", got)
-	}
-	bridgetest.Publish(t, m.URL(), "kept/2", []byte("live"), 1, false)
-	if got := s.Recv(timeout); string(got.Payload) != "live" {
-		t.Fatalf("got %+v, want the live message (subscription kept)", got)
-	}
+		s = upstreamtest.Open(t, u, info("keeper", false))
+		if got := s.Recv(timeout); string(got.Payload) != "while away" {
+			t.Fatalf("got %+v, want the message queued while away", got)
+		}
+		bridgetest.Publish(t, m.URL(), "kept/2", []byte("live"), 1, false)
+		if got := s.Recv(timeout); string(got.Payload) != "live" {
+			t.Fatalf("got %+v, want the live message (subscription kept)", got)
+		}
 
-	// Closing with discard drops the broker session.
-	s.Close(true)
-	s = upstreamtest.Open(t, u, info("keeper", false))
-	s.MustSubscribe("marker", 0)
-	bridgetest.Publish(t, m.URL(), "kept/3", []byte("gone"), 1, false)
-	bridgetest.Publish(t, m.URL(), "marker", nil, 0, false)
-	if got := s.Recv(timeout); got.Topic != "marker" {
-		t.Fatalf("after a discarding close: got %+v, want only the marker", got)
-	}
+		// Closing with discard drops the broker session.
+		s.Close(true)
+		s = upstreamtest.Open(t, u, info("keeper", false))
+		s.MustSubscribe("marker", 0)
+		bridgetest.Publish(t, m.URL(), "kept/3", []byte("gone"), 1, false)
+		bridgetest.Publish(t, m.URL(), "marker", nil, 0, false)
+		if got := s.Recv(timeout); got.Topic != "marker" {
+			t.Fatalf("after a discarding close: got %+v, want only the marker", got)
+		}
+	})
 }
 
 func TestClientID(t *testing.T) {

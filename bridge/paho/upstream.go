@@ -70,6 +70,9 @@ func New(cfg Config) (*Upstream, error) {
 	} else if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
 		return nil, fmt.Errorf("paho: url %q: ca, cert and key files need a tls:// url", cfg.URL)
 	}
+	if cfg.MaxPending < 0 {
+		return nil, fmt.Errorf("paho: max pending %d: must not be negative", cfg.MaxPending)
+	}
 	if cfg.Mode != Transparent && cfg.Mode != Aggregating {
 		return nil, fmt.Errorf("paho: unknown mode %d", cfg.Mode)
 	}
@@ -82,6 +85,17 @@ func New(cfg Config) (*Upstream, error) {
 
 // Mode returns the upstream's mode.
 func (u *Upstream) Mode() Mode { return u.cfg.Mode }
+
+// Dropped returns how many QoS 1 and 2 messages for disconnected
+// persistent sessions were dropped because Config.MaxPending were kept
+// for the session already (aggregating mode; 0 in transparent mode, where
+// the broker keeps them).
+func (u *Upstream) Dropped() uint64 {
+	if u.agg == nil {
+		return 0
+	}
+	return u.agg.dropped.Load()
+}
 
 // Open implements [bridge.Upstream]. Transparent mode connects a new MQTT
 // client; a failed connection completes with an error. Aggregating mode
