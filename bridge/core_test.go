@@ -89,13 +89,8 @@ func TestConnect(t *testing.T) {
 
 // TestCleanSession: with CleanSession false, subscriptions survive a
 // DISCONNECT; a later CONNECT with CleanSession true discards them.
-//
-// Not in aggregating mode yet: bridge/paho's aggregating Session.Close
-// drops the session's subscriptions even without discard (its package
-// doc), against the Upstream contract ("without, it is kept for a later
-// Open"), so a persistent client's subscriptions are lost upstream.
 func TestCleanSession(t *testing.T) {
-	forModeList(t, []string{"standalone", "transparent"}, nil, func(t *testing.T, e *env) {
+	forModes(t, nil, func(t *testing.T, e *env) {
 		ctx := ctxT(t)
 		sn, msgs := snClient(t, e.gw.Addr, client.Config{ClientID: "persist-" + e.mode, KeepAlive: time.Minute})
 		must(t, "connect", sn.Connect(ctx))
