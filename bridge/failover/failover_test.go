@@ -105,7 +105,7 @@ func testOutageQoS1(t *testing.T, mode paho.Mode) {
 		})
 	}
 	<-stopped
-	r.outage(st)
+	r.outage(st, s)
 	<-restarted
 	r.recover(s, 1)
 	wg.Wait()
@@ -148,7 +148,7 @@ func TestOutageQoS2ExactlyOnce(t *testing.T) {
 	}
 	publish(0)
 	s.waitFor("first part", inOrder(ids, part))
-	r.outage(st)
+	r.outage(st, s)
 	publish(part)
 	r.recover(s, 2)
 	publish(2 * part)
@@ -176,7 +176,7 @@ func TestOutageLocalDelivery(t *testing.T) {
 	sub := upstreamtest.Open(t, r.f, bridge.ClientInfo{ClientID: "subscriber", CleanSession: true})
 	sub.MustSubscribe("sensors/#", 1)
 
-	r.outage(st)
+	r.outage(st, nil)
 	local := bridgetest.Subscribe(t, r.localURL(), "sensors/#", 1)
 	for n := range 10 {
 		ss[0].MustPublish(msg(ids[0], n, 1))
@@ -468,7 +468,7 @@ func testFlapping(t *testing.T, mode paho.Mode) {
 	}
 	for range 4 {
 		more()
-		r.outage(st)
+		r.outage(st, s)
 		more()
 		r.recover(s, 1)
 		st.waitNot(failover.StatusDown)

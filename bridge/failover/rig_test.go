@@ -252,6 +252,18 @@ func (s *sink) attach(url string, qos byte) {
 	}()
 }
 
+// flush publishes a marker at url and waits until it arrived: mosquitto
+// hands a subscriber its messages in order, so everything it acknowledged
+// before has arrived too.
+func (s *sink) flush(url string) {
+	s.t.Helper()
+	s.mu.Lock()
+	k := len(s.got["marker"])
+	s.mu.Unlock()
+	bridgetest.Publish(s.t, url, "sensors/marker", payload("marker", k), 1, false)
+	s.waitFor("marker", func(got map[string][]int) bool { return len(got["marker"]) > k })
+}
+
 func (s *sink) add(payload string) {
 	client, seq, ok := parsePayload(payload)
 	if !ok {
@@ -392,16 +404,20 @@ func (r *rig) waitClosed() {
 }
 
 // outage takes the primary away: the failover is told first (the gate),
-// its primary sessions close while mosquitto still runs, then mosquitto
-// is killed. So mosquitto acknowledged nothing it could not hand to the
-// test's subscriber (it keeps nothing across a kill) and no paho session
-// reconnects on its own to the restarted broker before the subscriber is
-// back. Sensors keep publishing throughout.
-func (r *rig) outage(st *statusWatch) {
+// its primary sessions close while mosquitto still runs, s (if not nil)
+// receives what mosquitto queued for it, then mosquitto is killed. So no
+// message that mosquitto acknowledged is lost by the kill before it
+// reached the test's subscriber (mosquitto keeps nothing across a kill),
+// and no paho session reconnects on its own to the restarted broker
+// before the subscriber is back. Sensors keep publishing throughout.
+func (r *rig) outage(st *statusWatch, s *sink) {
 	r.t.Helper()
 	r.gate.set(false)
 	st.wait(failover.StatusDown)
 	r.waitClosed()
+	if s != nil {
+		s.flush(r.mq.URL())
+	}
 	r.mq.Stop()
 }
 

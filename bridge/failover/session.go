@@ -21,10 +21,13 @@ type vsession struct {
 	ctl     chain
 
 	// Guarded by f.mu.
-	fb        bridge.Session
-	pr        bridge.Session // nil while the session is on the fallback
-	subs      map[string]byte
-	order     []string // subscription order, for re-making them
+	fb    bridge.Session
+	pr    bridge.Session // nil while the session is on the fallback
+	subs  map[string]byte
+	order []string // subscription order, for re-making them
+	// unsubs are filters unsubscribed while on the fallback: a persistent
+	// primary session still has them and loses them when it is reopened.
+	unsubs    map[string]struct{}
 	closed    bool
 	promoting bool
 	nextOp    uint64
@@ -184,6 +187,7 @@ func (vs *vsession) Subscribe(filter string, qos byte, done func(byte, error)) {
 		if _, ok := vs.subs[filter]; !ok {
 			vs.order = append(vs.order, filter)
 		}
+		delete(vs.unsubs, filter)
 		vs.subs[filter] = qos
 		side, onPrimary := vs.sideLocked()
 		f.mu.Unlock()
@@ -256,6 +260,12 @@ func (vs *vsession) Unsubscribe(filter string, done func(error)) {
 		}
 		vs.dropSubLocked(filter)
 		side, onPrimary := vs.sideLocked()
+		if !onPrimary && !vs.info.CleanSession {
+			if vs.unsubs == nil {
+				vs.unsubs = make(map[string]struct{})
+			}
+			vs.unsubs[filter] = struct{}{}
+		}
 		f.mu.Unlock()
 		cb := func(err error) {
 			if err != nil && onPrimary && vs.movedFrom(side) {
@@ -398,7 +408,16 @@ func (vs *vsession) promote(then func()) {
 			}
 			f.mu.Lock()
 			subs := vs.subsLocked()
+			unsubs := vs.unsubs
+			vs.unsubs = nil
 			f.mu.Unlock()
+			for filter := range unsubs {
+				ps.Unsubscribe(filter, f.boundErr(func(err error) {
+					if err != nil {
+						f.log.Warn().Err(err).Str("client_id", vs.info.ClientID).Str("topic", filter).Msg("unsubscribe on the primary failed")
+					}
+				}))
+			}
 			vs.subscribeAll(ps, subs, func(ok bool) {
 				if !ok || !vs.adopt(ps, subs) {
 					f.closePrimary(vs.info.ClientID, ps, false, nil)
@@ -490,6 +509,7 @@ type completer struct {
 	mu       sync.Mutex
 	q        []*slot
 	flushing bool
+	due      []*slot // the flushing goroutine's
 }
 
 type slot struct {
@@ -534,13 +554,15 @@ func (s *slot) finish(fn func()) {
 			c.mu.Unlock()
 			return
 		}
-		due := slices.Clone(c.q[:n])
-		clear(c.q[:n])
-		c.q = c.q[n:]
+		due := append(c.due[:0], c.q[:n]...)
+		c.q = c.q[:copy(c.q, c.q[n:])]
+		clear(c.q[len(c.q) : len(c.q)+n])
 		c.mu.Unlock()
-		for _, d := range due {
+		for i, d := range due {
 			d.fn()
+			due[i] = nil
 		}
 		c.mu.Lock()
+		c.due = due[:0]
 	}
 }
