@@ -145,11 +145,11 @@ type Failover struct {
 	closing map[string]int
 	// promoteLater: a promotion was put off because of closing.
 	promoteLater bool
-	// closedHook, set by tests only, is signalled (without blocking)
-	// after every primary session close.
-	closedHook chan struct{}
-	stats      Stats
-	busy       int // spool appends in progress and replays in flight, over all clients
+	// testHook, set by tests only, is signalled (without blocking)
+	// after every primary session close and every move to the primary.
+	testHook chan struct{}
+	stats    Stats
+	busy     int // spool appends in progress and replays in flight, over all clients
 }
 
 var _ bridge.Upstream = (*Failover)(nil)
@@ -504,20 +504,26 @@ func (f *Failover) closePrimary(id string, s bridge.Session, discard bool, then 
 		if f.closing[id]--; f.closing[id] <= 0 {
 			delete(f.closing, id)
 		}
-		hook := f.closedHook
 		f.mu.Unlock()
-		if hook != nil {
-			select {
-			case hook <- struct{}{}:
-			default:
-			}
-		}
+		f.signalTest()
 		f.opWG.Done()
 		f.wake()
 		if then != nil {
 			then()
 		}
 	})
+}
+
+func (f *Failover) signalTest() {
+	f.mu.Lock()
+	hook := f.testHook
+	f.mu.Unlock()
+	if hook != nil {
+		select {
+		case hook <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Open implements [bridge.Upstream]. The session is opened on the

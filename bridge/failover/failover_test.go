@@ -483,3 +483,37 @@ func testFlapping(t *testing.T, mode paho.Mode) {
 	st.wait(failover.StatusUp)
 	t.Logf("sent %v, stats %+v", sent, r.f.Stats())
 }
+
+// TestPersistentSessionHandover: a CleanSession=false client's primary
+// session is closed (kept) when the failover switches to the fallback;
+// what the broker queued for it meanwhile is handed over when the session
+// moves back, and a subscription dropped during the outage is dropped at
+// the broker too. (mosquitto keeps nothing across a kill, so the outage is
+// the failover's view only: the gate.)
+func TestPersistentSessionHandover(t *testing.T) {
+	r := newRig(t, rigConfig{})
+	st := r.watchStatus()
+	st.wait(failover.StatusUp)
+	p := upstreamtest.Open(t, r.f, bridge.ClientInfo{ClientID: "persistent", CleanSession: false, KeepAlive: time.Minute})
+	p.MustSubscribe("cmd/keep", 1)
+	p.MustSubscribe("cmd/drop", 1)
+
+	r.gate.set(false)
+	st.wait(failover.StatusDown)
+	r.waitClosed()
+	p.Unsubscribe("cmd/drop")
+	bridgetest.Publish(t, r.mq.URL(), "cmd/keep", []byte("queued"), 1, false)
+	r.gate.set(true)
+	st.wait(failover.StatusUp)
+	if m := p.Recv(waitLong); string(m.Payload) != "queued" || m.Topic != "cmd/keep" {
+		t.Fatalf("got %q on %q, want the queued message on cmd/keep", m.Payload, m.Topic)
+	}
+	r.waitPrimary("persistent")
+	// The session is on the primary again, without cmd/drop.
+	bridgetest.Publish(t, r.mq.URL(), "cmd/drop", []byte("dropped"), 1, false)
+	bridgetest.Publish(t, r.mq.URL(), "cmd/keep", []byte("live"), 1, false)
+	if m := p.Recv(waitLong); string(m.Payload) != "live" {
+		t.Errorf("got %q on %q, want \"live\" on cmd/keep only", m.Payload, m.Topic)
+	}
+	p.Close(true)
+}

@@ -429,3 +429,21 @@ func (r *rig) recover(s *sink, qos byte) {
 	s.attach(r.mq.URL(), qos)
 	r.gate.set(true)
 }
+
+// waitPrimary waits until the session of client id is on the primary.
+func (r *rig) waitPrimary(id string) {
+	r.t.Helper()
+	deadline := time.NewTimer(waitLong)
+	defer deadline.Stop()
+	for {
+		ok, ch := r.f.OnPrimary(id)
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			r.t.Fatalf("session %s not on the primary after %v", id, waitLong)
+		}
+	}
+}

@@ -411,21 +411,55 @@ func (vs *vsession) promote(then func()) {
 			unsubs := vs.unsubs
 			vs.unsubs = nil
 			f.mu.Unlock()
-			for filter := range unsubs {
-				ps.Unsubscribe(filter, f.boundErr(func(err error) {
-					if err != nil {
-						f.log.Warn().Err(err).Str("client_id", vs.info.ClientID).Str("topic", filter).Msg("unsubscribe on the primary failed")
+			vs.unsubscribeAll(ps, unsubs, func() {
+				vs.subscribeAll(ps, subs, func(ok bool) {
+					if !ok || !vs.adopt(ps, subs) {
+						vs.keepUnsubs(unsubs)
+						f.closePrimary(vs.info.ClientID, ps, false, nil)
 					}
-				}))
-			}
-			vs.subscribeAll(ps, subs, func(ok bool) {
-				if !ok || !vs.adopt(ps, subs) {
-					f.closePrimary(vs.info.ClientID, ps, false, nil)
-				}
-				end()
+					end()
+				})
 			})
 		})
 	})
+}
+
+// unsubscribeAll drops, on the primary session ps, the subscriptions the
+// client dropped while on the fallback, and calls done when the broker
+// answered (or the operations timed out).
+func (vs *vsession) unsubscribeAll(ps bridge.Session, unsubs map[string]struct{}, done func()) {
+	if len(unsubs) == 0 {
+		done()
+		return
+	}
+	var left atomic.Int32
+	left.Store(int32(len(unsubs)))
+	for filter := range unsubs {
+		ps.Unsubscribe(filter, vs.f.boundErr(func(err error) {
+			if err != nil {
+				vs.f.log.Warn().Err(err).Str("client_id", vs.info.ClientID).Str("topic", filter).Msg("unsubscribe on the primary failed")
+			}
+			if left.Add(-1) == 0 {
+				done()
+			}
+		}))
+	}
+}
+
+// keepUnsubs puts back unsubscriptions for the next promotion, unless
+// the client subscribed again meanwhile.
+func (vs *vsession) keepUnsubs(unsubs map[string]struct{}) {
+	vs.f.mu.Lock()
+	defer vs.f.mu.Unlock()
+	for filter := range unsubs {
+		if _, ok := vs.subs[filter]; ok {
+			continue
+		}
+		if vs.unsubs == nil {
+			vs.unsubs = make(map[string]struct{})
+		}
+		vs.unsubs[filter] = struct{}{}
+	}
 }
 
 // subscribeAll makes subs on the primary session ps; ok is false when one
@@ -463,6 +497,7 @@ func (vs *vsession) adopt(ps bridge.Session, subs []subRec) bool {
 	vs.pr = ps
 	fb := vs.fb
 	f.mu.Unlock()
+	f.signalTest()
 	for _, sb := range subs {
 		fb.Unsubscribe(sb.filter, func(error) {})
 	}
