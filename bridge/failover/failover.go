@@ -238,28 +238,41 @@ func (f *Failover) wake() {
 
 // Run runs the health monitor, the spool, the controller (switching and
 // replay) and, with Config.RunPrimary, the primary until ctx is
-// cancelled. Then it closes every session and returns nil.
+// cancelled. Then it closes every session and returns nil. When one of
+// those parts fails, Run stops the others and returns its error.
 func (f *Failover) Run(ctx context.Context) error {
 	if !f.running.CompareAndSwap(false, true) {
 		return errors.New("failover: Run called twice")
 	}
+	// The spool and the primary stop only after the sessions are closed.
 	inner, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var parts errgroup.Group
-	parts.Go(func() error { return f.cfg.Spool.Run(inner) })
-	if f.cfg.RunPrimary {
-		parts.Go(func() error { return f.cfg.Primary.Run(inner) })
+	part := func(name string, run func() error) {
+		parts.Go(func() error {
+			err := run()
+			if err != nil {
+				stop()
+				return fmt.Errorf("failover: %s: %w", name, err)
+			}
+			return nil
+		})
 	}
-	hctx, hcancel := context.WithCancel(ctx)
-	parts.Go(func() error {
-		return f.cfg.Health.Run(hctx, func(up bool) {
+	part("spool", func() error { return f.cfg.Spool.Run(inner) })
+	if f.cfg.RunPrimary {
+		part("primary", func() error { return f.cfg.Primary.Run(inner) })
+	}
+	part("health", func() error {
+		return f.cfg.Health.Run(cctx, func(up bool) {
 			f.healthUp.Store(up)
 			f.wake()
 		})
 	})
 	st := f.openStatus()
-	f.control(ctx, st)
-	hcancel()
+	f.control(cctx, st)
+	stop()
 	f.shutdown(st)
 	cancel()
 	return parts.Wait()
@@ -323,7 +336,7 @@ func (f *Failover) follow() {
 	f.replay = nil
 	f.mu.Unlock()
 	if !up {
-		f.log.Warn().Int("sessions", len(vss)).Msg("upstream down: sessions moved to the fallback broker")
+		f.log.Debug().Int("sessions", len(vss)).Msg("sessions moving to the fallback broker")
 		for _, vs := range vss {
 			vs.demote()
 		}
@@ -332,7 +345,7 @@ func (f *Failover) follow() {
 		}
 		return
 	}
-	f.log.Info().Int("sessions", len(vss)).Msg("upstream up: sessions moving back")
+	f.log.Debug().Int("sessions", len(vss)).Msg("sessions moving back to the primary")
 	for _, vs := range vss {
 		vs.promote(nil)
 	}
