@@ -75,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVar(&o.prefix, "prefix", fmt.Sprintf("bench/%d", os.Getpid()), "topic `prefix` of registered topics")
 	fs.Var(&o.drain, "drain", "after sending, wait at most this long for the last deliveries")
 	fs.IntVar(&o.concurrency, "concurrency", 100, "clients connecting at the same time")
-	fs.IntVar(&o.subscribers, "subscribers", 1, "counting MQTT subscriber connections `K` (registered topics: client i's topic on connection i mod K)")
+	fs.IntVar(&o.subscribers, "subscribers", 2, "counting MQTT subscriber connections `K` (registered topics: client i's topic on connection i mod K)")
 	fs.Var(&o.keepAlive, "k", "keep-alive of the clients (connections: also the sleep duration)")
 	fs.BoolVar(&o.sleepClients, "sleep-clients", false, "connections: send every client to sleep after CONNECT")
 	fs.Var(&o.timeout, "W", "wait at most this long for each answer of the gateway")

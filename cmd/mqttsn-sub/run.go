@@ -29,7 +29,10 @@ const (
 // requestTimeout bounds each request (CONNECT, SUBSCRIBE, PINGREQ...).
 const requestTimeout = 10 * time.Second
 
-var errWExpired = errors.New("-W timeout expired")
+var (
+	errWExpired = errors.New("-W timeout expired")
+	errGone     = errors.New("the gateway disconnected this client")
+)
 
 type options struct {
 	cli.Common
@@ -132,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(o.timeout), errWExpired)
 		defer cancel()
 	}
-	s := &subscriber{o: o, out: stdout, stderr: stderr, done: make(chan struct{})}
+	s := &subscriber{o: o, out: stdout, stderr: stderr, done: make(chan struct{}), gone: make(chan struct{})}
 	err := s.run(ctx)
 	switch {
 	case errors.Is(context.Cause(ctx), errWExpired) && !s.finished():
@@ -154,6 +157,8 @@ type subscriber struct {
 	printed  int
 	stopped  bool
 	done     chan struct{} // closed when -C or --retained-only is satisfied
+	gone     chan struct{} // closed when the gateway sends an unsolicited DISCONNECT
+	goneOnce sync.Once
 	outbuf   []byte
 	writeErr error
 }
@@ -183,7 +188,7 @@ func (s *subscriber) run(ctx context.Context) error {
 	cfg.Retry, cfg.MaxRetries = requestTimeout/3, 2
 	cfg.OnMessage = s.onMessage
 	cfg.OnDisconnect = func(mqttsn.Disconnect) {
-		fmt.Fprintln(s.stderr, "mqttsn-sub: the gateway disconnected this client")
+		s.goneOnce.Do(func() { close(s.gone) })
 	}
 	s.c = client.Open(tr.Conn, cfg)
 	defer s.c.Close()
@@ -258,6 +263,8 @@ func (s *subscriber) activeLoop(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return nil
+	case <-s.gone:
+		return errGone
 	case err := <-kerr:
 		if err != nil {
 			return fmt.Errorf("keep-alive: %w", err)
@@ -282,6 +289,8 @@ func (s *subscriber) sleepLoop(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			return nil
+		case <-s.gone:
+			return errGone
 		case <-t.C:
 		}
 		if err := s.req(ctx, s.c.Wake); err != nil {
