@@ -87,3 +87,38 @@ func BenchmarkOutagePublish(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
+
+// BenchmarkPublishDirect measures the failover's cost on the normal path:
+// the primary is up and the sensor has no backlog, so its QoS 0 messages
+// go straight to its paho session (mosquitto reads them).
+func BenchmarkPublishDirect(b *testing.B) {
+	r := newRig(b, rigConfig{})
+	st := r.watchStatus()
+	st.wait("up")
+	done := make(chan bridge.Session, 1)
+	r.f.Open(bridge.ClientInfo{ClientID: "sensor0", CleanSession: true},
+		func(bridge.Message) {}, func(s bridge.Session, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			done <- s
+		})
+	s := <-done
+	m := msg("sensor0", 0, 0)
+	var wg sync.WaitGroup
+	complete := func(err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		wg.Done()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		wg.Add(1)
+		s.Publish(m, complete)
+	}
+	wg.Wait()
+	if d := r.f.Stats().Direct; d < uint64(b.N) {
+		b.Errorf("%d of %d published directly", d, b.N)
+	}
+}
