@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/snbridge/snbridge/bridge/bridgetest"
+	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/client/clienttest"
 	"github.com/snbridge/snbridge/transport/xbee"
 )
@@ -246,5 +248,49 @@ func TestXBeeSubscribe(t *testing.T) {
 	}
 	if got, want := s.stdout.String(), "radio/in over the air\n"; got != want {
 		t.Errorf("stdout %q, want %q", got, want)
+	}
+}
+
+// TestGatewayDisconnects plays a gateway on a UDP socket that accepts the
+// client and its subscription, then disconnects it: mqttsn-sub exits 1.
+func TestGatewayDisconnects(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer pc.Close()
+	wg.Go(func() {
+		buf := make([]byte, 512)
+		var p mqttsn.Packet
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if mqttsn.Parse(buf[:n], &p) != nil {
+				continue
+			}
+			var answers []mqttsn.Packet
+			switch p.Type {
+			case mqttsn.TypeConnect:
+				answers = []mqttsn.Packet{{Type: mqttsn.TypeConnack}}
+			case mqttsn.TypeSubscribe:
+				answers = []mqttsn.Packet{
+					{Type: mqttsn.TypeSuback, Suback: mqttsn.Suback{TopicID: 1, MsgID: p.Subscribe.MsgID}},
+					{Type: mqttsn.TypeDisconnect},
+				}
+			}
+			for _, a := range answers {
+				b, _ := a.AppendBinary(nil)
+				pc.WriteToUDPAddrPort(b, from)
+			}
+		}
+	})
+	s := start(t, "-h", "127.0.0.1", "-p", strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port), "-t", "a/b")
+	if code := s.exit(t); code != exitFail || !strings.Contains(s.stderr.String(), "the gateway disconnected this client") {
+		t.Errorf("exit %d, stderr %q; want 1 and the reason", code, s.stderr)
 	}
 }

@@ -204,6 +204,9 @@ func (s *subscriber) run(ctx context.Context) error {
 	} else {
 		err = s.activeLoop(ctx)
 	}
+	if errors.Is(err, errGone) {
+		return err
+	}
 	// A last DISCONNECT, from active or asleep; best effort once ctx ended.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
