@@ -491,7 +491,13 @@ func testFlapping(t *testing.T, mode paho.Mode) {
 // the broker too. (mosquitto keeps nothing across a kill, so the outage is
 // the failover's view only: the gate.)
 func TestPersistentSessionHandover(t *testing.T) {
-	r := newRig(t, rigConfig{})
+	for _, mode := range []paho.Mode{paho.Transparent, paho.Aggregating} {
+		t.Run(mode.String(), func(t *testing.T) { testPersistentSessionHandover(t, mode) })
+	}
+}
+
+func testPersistentSessionHandover(t *testing.T, mode paho.Mode) {
+	r := newRig(t, rigConfig{mode: mode})
 	st := r.watchStatus()
 	st.wait(failover.StatusUp)
 	p := upstreamtest.Open(t, r.f, bridge.ClientInfo{ClientID: "persistent", CleanSession: false, KeepAlive: time.Minute})

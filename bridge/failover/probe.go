@@ -3,7 +3,10 @@ package failover
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -21,10 +24,17 @@ const (
 type ProbeConfig struct {
 	// URL of the primary broker: tcp://host:port or ssl://host:port
 	// (paho's spellings; tls:// and mqtts:// work too).
-	URL      string
-	TLS      *tls.Config // for ssl:// URLs
-	Username string
-	Password string
+	URL string
+	// TLS is the client TLS configuration for ssl:// URLs; when nil and
+	// CAFile, CertFile or KeyFile is set, one is built from those files
+	// (the [upstream] settings, as bridge/paho reads them).
+	TLS        *tls.Config
+	CAFile     string
+	CertFile   string
+	KeyFile    string
+	ServerName string
+	Username   string
+	Password   string
 	// ClientID of the probe's connection; "" means DefaultProbeClientID.
 	ClientID string
 	// Interval between connection attempts while the broker is down; 0
@@ -57,6 +67,13 @@ func NewProbe(cfg ProbeConfig) (*Probe, error) {
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultProbeKeepAlive
+	}
+	if cfg.TLS == nil && (cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "") {
+		tc, err := tlsFiles(cfg.CAFile, cfg.CertFile, cfg.KeyFile, cfg.ServerName)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
 	}
 	return &Probe{cfg: cfg, log: cfg.Logger.With().Str("component", "bridge/failover").Str("upstream", cfg.URL).Logger()}, nil
 }
@@ -92,4 +109,30 @@ func (p *Probe) Run(ctx context.Context, report func(up bool)) error {
 	<-ctx.Done()
 	c.Disconnect(0)
 	return nil
+}
+
+// tlsFiles builds a client TLS configuration from PEM files.
+func tlsFiles(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("failover: probe: ca file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("failover: probe: ca file %s: no PEM certificate found", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("failover: probe: cert file and key file go together")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("failover: probe: client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
