@@ -130,6 +130,7 @@ func (b *Broker) subscribe(h *handle, filter string, qos byte, done func(byte, e
 	}
 	c.subs[filter] = s
 	s.live.Store(true)
+	b.log.Debug().Str("client_id", c.id).Str("topic", filter).Uint8("qos", qos).Msg("subscribed")
 	done(qos, nil)
 	for _, pk := range b.srv.Topics.Messages(filter) {
 		b.deliver(s, message(pk), true)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -15,6 +16,9 @@ import (
 // writes: mochi's bolt storage hook records (mochi-mqtt/server v2) in
 // bucket "mochi", plus this tag in bucket "snbridge".
 const StoreFormat = "snbridge-broker/1 mochi-bolt"
+
+// mochiBucket is the bucket of mochi's bolt hook.
+const mochiBucket = "mochi"
 
 var (
 	storeMetaBucket = []byte("snbridge")
@@ -33,6 +37,7 @@ func (b *Broker) addStore(path string) error {
 	}
 	err := b.srv.AddHook(new(bolt.Hook), &bolt.Options{
 		Path:    path,
+		Bucket:  mochiBucket,
 		Options: &bbolt.Options{Timeout: time.Second},
 	})
 	if err != nil {
@@ -62,6 +67,15 @@ func checkStore(path string) error {
 				return err
 			}
 			if err := meta.Put(storeFormatKey, []byte(StoreFormat)); err != nil {
+				return err
+			}
+			// An empty system-info record, so that mochi does not log an
+			// error for a new file.
+			m, err := tx.CreateBucket([]byte(mochiBucket))
+			if err != nil {
+				return err
+			}
+			if err := m.Put([]byte(storage.SysInfoKey), []byte("{}")); err != nil {
 				return err
 			}
 		}

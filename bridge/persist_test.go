@@ -1,0 +1,285 @@
+package bridge_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/bridge/bridgetest"
+	"github.com/snbridge/snbridge/bridge/embedded"
+	"github.com/snbridge/snbridge/bridge/state"
+	"github.com/snbridge/snbridge/mqttsn"
+	"github.com/snbridge/snbridge/mqttsn/client"
+	"github.com/snbridge/snbridge/mqttsn/session"
+	"github.com/snbridge/snbridge/transport"
+	"github.com/snbridge/snbridge/transport/udp"
+)
+
+// logWatch is a log writer that passes lines on to the test log and lets
+// a test wait for a line containing given fragments.
+type logWatch struct {
+	out io.Writer
+	mu  sync.Mutex
+	buf []string
+	ch  chan struct{}
+}
+
+func newLogWatch(t testing.TB) *logWatch {
+	return &logWatch{out: zerolog.NewTestWriter(t), ch: make(chan struct{}, 1)}
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		w.buf = append(w.buf, sc.Text())
+	}
+	w.mu.Unlock()
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+	return w.out.Write(p)
+}
+
+// wait blocks until a line logged after mark contains every fragment;
+// it returns the index after that line.
+func (w *logWatch) wait(t testing.TB, mark int, frags ...string) int {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		w.mu.Lock()
+		for i := mark; i < len(w.buf); i++ {
+			ok := true
+			for _, f := range frags {
+				ok = ok && strings.Contains(w.buf[i], f)
+			}
+			if ok {
+				w.mu.Unlock()
+				return i + 1
+			}
+		}
+		mark = len(w.buf)
+		w.mu.Unlock()
+		select {
+		case <-w.ch:
+		case <-deadline:
+			t.Fatalf("no log line with %q", frags)
+		}
+	}
+}
+
+// site is a gateway with its embedded broker and state store, all kept
+// in one data directory, that a test can stop and start again.
+type site struct {
+	gw     *bridge.Gateway
+	addr   transport.Addr // the gateway's UDP address
+	url    string         // the embedded broker's MQTT listener
+	log    *logWatch
+	stopFn func()
+}
+
+// startSite starts a site on dir; listen is the gateway's UDP address
+// ("127.0.0.1:0" the first time, the same address again after a restart).
+func startSite(t *testing.T, dir, listen string) *site {
+	t.Helper()
+	lw := newLogWatch(t)
+	log := zerolog.New(lw).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	st, err := state.Open(state.Config{Path: filepath.Join(dir, "state.db"), Logger: log})
+	must(t, "state.Open", err)
+	b, err := embedded.New(embedded.Config{Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "broker.db"), Logger: log})
+	must(t, "embedded.New", err)
+	conn, err := udp.Listen(udp.Config{Listen: listen})
+	must(t, "udp.Listen", err)
+	gw, err := bridge.New(bridge.Config{
+		Transports: []transport.Conn{conn},
+		Upstream:   b,
+		Session:    session.Config{BufferQoS0: true},
+		GatewayID:  7,
+		State:      st,
+		StateFlush: 20 * time.Millisecond,
+		Logger:     log,
+	})
+	must(t, "bridge.New", err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Go(func() { errs <- b.Run(ctx) })
+	select {
+	case <-b.Started():
+	case <-time.After(waitTimeout):
+		t.Fatal("embedded broker did not start")
+	}
+	gctx, gcancel := context.WithCancel(context.Background())
+	gdone := make(chan error, 1)
+	go func() { gdone <- gw.Run(gctx) }()
+	s := &site{gw: gw, addr: conn.LocalAddr(), url: "tcp://" + b.Addr(), log: lw}
+	var once sync.Once
+	s.stopFn = func() {
+		once.Do(func() {
+			// The gateway first (its last flush), then the broker, then
+			// the store file.
+			gcancel()
+			if err := <-gdone; err != nil {
+				t.Errorf("gateway: %v", err)
+			}
+			cancel()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Errorf("broker: %v", err)
+				}
+			}
+			must(t, "state close", st.Close())
+		})
+	}
+	t.Cleanup(s.stopFn)
+	return s
+}
+
+func (s *site) stop() { s.stopFn() }
+
+// TestRestartSleepingClient: a sleeping client's buffered messages (QoS
+// 0, 1 and 2, and one published after the restart) survive a restart of
+// the gateway and the embedded broker; the client wakes with PINGREQ from
+// a new address, without reconnecting, and gets them in order, with its
+// old topic id, followed by PINGRESP.
+func TestRestartSleepingClient(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		name := map[bool]string{true: "clean", false: "persistent"}[clean]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := startSite(t, dir, "127.0.0.1:0")
+			ctx := ctxT(t)
+			cfg := client.Config{ClientID: "sleeper", KeepAlive: time.Minute, CleanSession: clean}
+			sn, _ := snClient(t, s.addr, cfg)
+			must(t, "connect", sn.Connect(ctx))
+			ack, err := sn.Subscribe(ctx, client.FilterName("cmd/sleeper"), 2)
+			must(t, "subscribe", err)
+			must(t, "sleep", sn.Sleep(ctx, 10*time.Minute))
+			_ = sn.Close()
+
+			// One publisher connection: the broker keeps its order.
+			pub := bridgetest.Connect(t, s.url, nil)
+			for i, qos := range []byte{0, 1, 2} {
+				bridgetest.PublishClient(t, pub, "cmd/sleeper", []byte{'m', byte('0' + i)}, qos, false)
+			}
+			s.log.wait(t, 0, `"client_id":"sleeper"`, `"queued":3`, "session state saved")
+			s.stop()
+
+			s = startSite(t, dir, s.addr.String())
+			s.log.wait(t, 0, "sessions restored", `"asleep":1`)
+			// The restored subscription is live again before the client
+			// wakes: a message published now is buffered too.
+			s.log.wait(t, 0, `"component":"bridge/embedded"`, `"client_id":"sleeper"`, "subscribed")
+			bridgetest.Publish(t, s.url, "cmd/sleeper", []byte("m3"), 1, false)
+			s.log.wait(t, 0, `"client_id":"sleeper"`, `"queued":4`, "session state saved")
+
+			var regs int
+			cfg.Debug = func(d client.Direction, p *mqttsn.Packet) {
+				if p.Type == mqttsn.TypeRegister {
+					regs++
+				}
+			}
+			sn2, msgs := snClient(t, s.addr, cfg) // a new socket: a new address
+			if sn2.LocalAddr() == sn.LocalAddr() {
+				t.Fatal("same address")
+			}
+			// Wake returns at PINGRESP, which follows the last message.
+			must(t, "wake", sn2.Wake(ctx))
+			var got []client.Message
+			for len(msgs) > 0 {
+				got = append(got, <-msgs)
+			}
+			if len(got) != 4 {
+				t.Fatalf("got %d messages before PINGRESP, want 4: %+v", len(got), got)
+			}
+			for i, m := range got {
+				want := []byte{'m', byte('0' + i)}
+				if !bytes.Equal(m.Payload, want) || m.TopicID != ack.TopicID || m.TopicIDType != mqttsn.TopicIDNormal {
+					t.Errorf("message %d: %+v, want %q on topic id %d", i, m, want, ack.TopicID)
+				}
+			}
+			if want := []mqttsn.QoS{0, 1, 2, 1}; got[0].QoS != want[0] || got[1].QoS != want[1] || got[2].QoS != want[2] || got[3].QoS != want[3] {
+				t.Errorf("QoS %v %v %v %v, want %v", got[0].QoS, got[1].QoS, got[2].QoS, got[3].QoS, want)
+			}
+			if regs != 0 {
+				t.Errorf("%d REGISTERs: the topic id should have survived", regs)
+			}
+			if st := s.gw.Stats(); st.UnknownClient != 0 {
+				t.Errorf("the woken client was treated as unknown (%d)", st.UnknownClient)
+			}
+		})
+	}
+}
+
+// TestRestartPersistentClient: a CleanSession=false client keeps its
+// subscriptions and topic ids across a restart: a message published while
+// it is away after the restart arrives when it reconnects, with its old
+// topic id and no REGISTER, and it can publish with its old registered
+// id. A retained message kept by the embedded broker survives too.
+func TestRestartPersistentClient(t *testing.T) {
+	dir := t.TempDir()
+	s := startSite(t, dir, "127.0.0.1:0")
+	ctx := ctxT(t)
+	cfg := client.Config{ClientID: "keeper", KeepAlive: time.Minute, CleanSession: false}
+	sn, _ := snClient(t, s.addr, cfg)
+	must(t, "connect", sn.Connect(ctx))
+	ack, err := sn.Subscribe(ctx, client.FilterName("cmd/keeper"), 1)
+	must(t, "subscribe", err)
+	upID, err := sn.Register(ctx, "data/keeper")
+	must(t, "register", err)
+	must(t, "publish retained", sn.Publish(ctx, client.Registered(upID), 1, true, []byte("last")))
+	s.log.wait(t, 0, `"client_id":"keeper"`, "session state saved")
+	s.stop() // the client stays connected as far as it knows
+
+	s = startSite(t, dir, s.addr.String())
+	s.log.wait(t, 0, "closing upstream session", `"client_id":"keeper"`) // re-subscribed and parked
+	bridgetest.Publish(t, s.url, "cmd/keeper", []byte("while away"), 1, false)
+
+	retained := make(chan bridgetest.Message, 1)
+	local := bridgetest.Connect(t, s.url, nil)
+	local.Subscribe("data/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+		retained <- bridgetest.Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained()}
+	}).Wait()
+	if m := bridgetest.Recv(t, retained, waitTimeout); m.Topic != "data/keeper" || string(m.Payload) != "last" || !m.Retained {
+		t.Fatalf("retained after restart: %+v", m)
+	}
+
+	var regs int
+	var mu sync.Mutex
+	cfg.Debug = func(d client.Direction, p *mqttsn.Packet) {
+		if p.Type == mqttsn.TypeRegister {
+			mu.Lock()
+			regs++
+			mu.Unlock()
+		}
+	}
+	sn2, msgs := snClient(t, s.addr, cfg)
+	must(t, "reconnect", sn2.Connect(ctx))
+	m := recvSN(t, msgs)
+	if string(m.Payload) != "while away" || m.TopicID != ack.TopicID || m.TopicIDType != mqttsn.TopicIDNormal {
+		t.Fatalf("got %+v, want 'while away' on topic id %d", m, ack.TopicID)
+	}
+	must(t, "publish with the old id", sn2.Publish(ctx, client.Registered(upID), 1, false, []byte("fresh")))
+	if m := bridgetest.Recv(t, retained, waitTimeout); m.Topic != "data/keeper" || string(m.Payload) != "fresh" {
+		t.Fatalf("local subscriber got %+v", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if regs != 0 {
+		t.Errorf("%d REGISTERs after reconnecting", regs)
+	}
+}
