@@ -523,3 +523,59 @@ func testPersistentSessionHandover(t *testing.T, mode paho.Mode) {
 	}
 	p.Close(true)
 }
+
+// TestStatusThroughSession: without Config.Status the state is published
+// through a session of the embedded broker (on a topic outside $SYS).
+func TestStatusThroughSession(t *testing.T) {
+	mq := bridgetest.StartMosquitto(t)
+	mq.Stop()
+	r := newRig(t, rigConfig{mq: mq, statusTopic: "snbridge/upstream"})
+	w := &statusWatch{t: t, ch: bridgetest.Subscribe(t, r.localURL(), "snbridge/upstream", 1)}
+	w.wait(failover.StatusDown)
+	mq.Start()
+	w.wait(failover.StatusUp)
+	m := bridgetest.Recv(t, bridgetest.Subscribe(t, r.localURL(), "snbridge/upstream", 1), 10*time.Second)
+	if string(m.Payload) != failover.StatusUp || !m.Retained {
+		t.Errorf("retained status %q (retained %v), want %q", m.Payload, m.Retained, failover.StatusUp)
+	}
+}
+
+// TestQoS0 during an outage: without spool_qos0 a QoS 0 message reaches
+// only the embedded broker's subscribers; with it, it is spooled and
+// replayed too.
+func TestQoS0(t *testing.T) {
+	for _, spoolQoS0 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spool_qos0=%v", spoolQoS0), func(t *testing.T) {
+			mq := bridgetest.StartMosquitto(t)
+			mq.Stop()
+			r := newRig(t, rigConfig{mq: mq, spoolQoS0: spoolQoS0})
+			st := r.watchStatus()
+			st.wait(failover.StatusDown)
+			local := bridgetest.Subscribe(t, r.localURL(), "sensors/#", 0)
+			ids, ss := openSensors(t, r.f, 1)
+			for n := range 5 {
+				ss[0].MustPublish(msg(ids[0], n, 0))
+			}
+			for n := range 5 {
+				if m := bridgetest.Recv(t, local, 10*time.Second); string(m.Payload) != string(payload(ids[0], n)) {
+					t.Errorf("local client got %q", m.Payload)
+				}
+			}
+			want := 0
+			if spoolQoS0 {
+				want = 5
+			}
+			if got := r.sp.Stats().Messages; got != want {
+				t.Fatalf("%d messages spooled, want %d", got, want)
+			}
+			if !spoolQoS0 {
+				return
+			}
+			r.gate.set(false)
+			s := newSink(t)
+			r.recover(s, 1)
+			s.waitFor("replay", inOrder(ids, 5))
+			checkOrder(t, s, ids, 5)
+		})
+	}
+}

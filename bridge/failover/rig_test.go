@@ -75,6 +75,9 @@ type rigConfig struct {
 	closedGate bool                  // start with the gate closed
 	mq         *bridgetest.Mosquitto // nil: a new one
 	mode       paho.Mode
+	// statusTopic, when set, is published through a fallback session
+	// instead of mochi's server.
+	statusTopic string
 }
 
 // rig is a failover over a real mosquitto (primary, through bridge/paho),
@@ -170,6 +173,11 @@ func (r *rig) start(rc rigConfig) {
 		t.Fatal(err)
 	}
 	r.gate = &gate{inner: probe, open: !rc.closedGate}
+	var status failover.StatusPublisher = r.broker.Server()
+	topic := statusTopic
+	if rc.statusTopic != "" {
+		status, topic = nil, rc.statusTopic
+	}
 	f, err := failover.New(failover.Config{
 		Primary:       primary,
 		Fallback:      r.broker,
@@ -177,8 +185,8 @@ func (r *rig) start(rc rigConfig) {
 		Spool:         sp,
 		SpoolQoS0:     rc.spoolQoS0,
 		ReplayRate:    rc.replayRate,
-		StatusTopic:   statusTopic,
-		Status:        r.broker.Server(),
+		StatusTopic:   topic,
+		Status:        status,
 		OpTimeout:     3 * time.Second,
 		RetryInterval: 200 * time.Millisecond,
 		RunPrimary:    true,
