@@ -33,7 +33,15 @@
 // [MQTT 3.1.1 §3.8.4]). A client that connects during an outage gets its
 // session on the fallback at once, without congestion; only a full spool
 // gives congestion. A session whose primary open fails stays on the
-// fallback and is tried again every Config.RetryInterval.
+// fallback and is tried again every Config.RetryInterval. A
+// CleanSession=false client's unsubscriptions made on the fallback are
+// carried out on its primary session before it moves back.
+//
+// At most one primary session per client id is open at a time: a new
+// one (moving back, a reopened client, the replay session) waits until
+// the previous one has closed, since paho reconnects a closing session
+// during its close grace and two connections with one client id take it
+// from each other at the broker.
 //
 // # Uplink and spool
 //
@@ -60,7 +68,14 @@
 // appended to the spool too, so per-client order holds across the
 // outage, the replay and a restart. Other clients' live traffic is not
 // held up. A spool that is not empty at start-up (a restart, also after
-// kill -9) is replayed once the primary is up.
+// kill -9) is replayed once the primary is up. QoS 1 replays of a client
+// are pipelined; a QoS 2 one goes alone, because a broker hands a QoS 2
+// message on at PUBREL, after QoS 0/1 messages sent later. A replay that
+// fails stops that client's replay; it starts again from its oldest
+// spooled message after Config.RetryInterval. The messages of a client
+// that is connected but whose session cannot move to the primary (its
+// open is refused) wait in the spool: they are not replayed under the
+// gateway's credentials.
 //
 // Guarantees and their limits:
 //   - Nothing acknowledged to a sensor is lost by an outage, a flapping
@@ -89,6 +104,14 @@
 // logged (warn on down, info otherwise) and published retained at QoS 1
 // on Config.StatusTopic through Config.Status (mochi's server, which may
 // publish on $SYS) or a session of the fallback.
+//
+// # Ownership
+//
+// [Failover.Run] runs the spool's Run (nobody else may), the health
+// monitor, the controller and, with Config.RunPrimary, the primary's Run;
+// the embedded broker's Run is its caller's. The caller opens the spool
+// and closes it after Run returned. [Failover.Stats] and the spool's
+// Stats give the counters (spooled, rejected, dropped, replayed).
 //
 // What it does not do: it does not persist gateway sessions or the
 // embedded broker's state, deduplicate, or bridge the two brokers.
