@@ -114,7 +114,7 @@ const (
 // broker with a durable spool.
 type Fallback struct {
 	Enabled       bool     `toml:"enabled"`
-	DataDir       string   `toml:"data_dir"`
+	DataDir       string   `toml:"data_dir"` // sessions, broker store, spool; "" = nothing persisted
 	SpoolMaxBytes ByteSize `toml:"spool_max_bytes"`
 	SpoolMaxAge   Duration `toml:"spool_max_age"`
 	Overflow      string   `toml:"overflow"`     // OverflowReject | OverflowDropOldest
@@ -179,7 +179,7 @@ func Default() Config {
 		Broker: Broker{Listen: "127.0.0.1:1883"},
 		Fallback: Fallback{
 			Enabled:       false,
-			DataDir:       "/var/lib/snbridge",
+			DataDir:       "", // nothing persisted unless set
 			SpoolMaxBytes: 256 << 20,
 			SpoolMaxAge:   Duration(168 * time.Hour),
 			Overflow:      OverflowReject,

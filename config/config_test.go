@@ -293,6 +293,7 @@ func TestUnimplementedFallback(t *testing.T) {
 	c := Default()
 	c.Upstream.URL = "tcp://127.0.0.1:1883"
 	c.Fallback.Enabled = true
+	c.Fallback.DataDir = "/var/lib/snbridge"
 	err := c.Validate()
 	if err == nil || err.Error() != "fallback.enabled: offline fallback is not implemented in this build" {
 		t.Fatalf("Validate() = %v", err)

@@ -361,8 +361,8 @@ func (c *Config) validateFallback(p *problems) {
 	if f.Enabled && c.Standalone() {
 		p.add("fallback.enabled", "needs upstream.url (standalone mode already runs on the embedded broker)")
 	}
-	if f.DataDir == "" {
-		p.add("fallback.data_dir", "required")
+	if f.Enabled && f.DataDir == "" {
+		p.add("fallback.data_dir", "required with fallback.enabled (the spool is kept there)")
 	}
 	if f.SpoolMaxBytes <= 0 {
 		p.add("fallback.spool_max_bytes", "%s must be positive", f.SpoolMaxBytes)
