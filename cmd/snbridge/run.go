@@ -28,9 +28,16 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	st, brokerStore, err := openState(cfg, log)
+	if err != nil {
+		closeAll(conns)
+		return err
+	}
+	defer closeState(st, log) // after every part has stopped
 	broker, err := embedded.New(embedded.Config{
-		Listen: cfg.Broker.Listen,
-		Logger: log,
+		Listen:    cfg.Broker.Listen,
+		StorePath: brokerStore,
+		Logger:    log,
 	})
 	if err != nil {
 		closeAll(conns)
@@ -47,7 +54,9 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		up = remote
 		parts = append(parts, remote.Run)
 	}
-	gw, err := bridge.New(gatewayConfig(cfg, conns, up, log))
+	gcfg := gatewayConfig(cfg, conns, up, log)
+	gcfg.State = st
+	gw, err := bridge.New(gcfg)
 	if err != nil {
 		closeAll(conns)
 		return err
