@@ -211,6 +211,12 @@ func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, qos byte,
 				c.inflightQoS2--
 			}
 			f.stats.Replayed++
+			if rerr != nil {
+				// Still spooled: go over the client's spool again
+				// (a duplicate), or it would never drain.
+				c.stalled = true
+				c.retryAt = time.Now().Add(f.cfg.RetryInterval)
+			}
 			f.forgetIdleLocked(c)
 			f.mu.Unlock()
 			if rerr != nil {

@@ -30,6 +30,7 @@ type vsession struct {
 	unsubs    map[string]struct{}
 	closed    bool
 	promoting bool
+	openFails int // primary opens failed in a row
 	nextOp    uint64
 	inflight  map[uint64]*pubOp // direct primary publishes awaiting their ack
 }
@@ -401,8 +402,20 @@ func (vs *vsession) promote(then func()) {
 			next()
 		}
 		f.openPrimary(vs.info, vs.deliverPrimary, func(ps bridge.Session, err error) {
+			f.mu.Lock()
+			fails := vs.openFails
 			if err != nil {
-				f.log.Warn().Err(err).Str("client_id", vs.info.ClientID).Msg("session stays on the fallback: primary open failed")
+				vs.openFails++
+			} else {
+				vs.openFails = 0
+			}
+			f.mu.Unlock()
+			if err != nil {
+				ev := f.log.Debug()
+				if fails == 0 {
+					ev = f.log.Warn() // once per run of failures
+				}
+				ev.Err(err).Str("client_id", vs.info.ClientID).Msg("session stays on the fallback: primary open failed")
 				end()
 				return
 			}
