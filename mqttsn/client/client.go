@@ -170,7 +170,8 @@ type Client struct {
 	ids    map[string]uint16 // registered topic name -> id
 	err    error             // why the reader stopped
 
-	dead chan struct{} // closed when the reader stops
+	dead     chan struct{} // closed when the reader stops
+	activity chan struct{} // signalled (non-blocking) for every packet received
 	wg   sync.WaitGroup
 
 	qos2 map[uint16]struct{} // QoS 2 ids received, not yet released; reader only
@@ -192,7 +193,8 @@ func Open(conn transport.Conn, cfg Config) *Client {
 		waits:  make(map[waitKey]*waiter),
 		topics: make(map[uint16]string),
 		ids:    make(map[string]uint16),
-		dead:   make(chan struct{}),
+		dead:     make(chan struct{}),
+		activity: make(chan struct{}, 1),
 		qos2:   make(map[uint16]struct{}),
 	}
 	c.wg.Add(1)
@@ -367,11 +369,15 @@ func (c *Client) answer(key waitKey, p *mqttsn.Packet, from transport.Addr) bool
 // not nil, resend is sent again every Config.Retry, DUP set where the
 // message has one. [MQTT-SN 1.2 §6.13]
 func (c *Client) wait(ctx context.Context, w *waiter, resend *mqttsn.Packet) (reply, error) {
-	var tick <-chan time.Time
 	if c.cfg.Retry > 0 && resend != nil {
 		t := time.NewTimer(c.cfg.Retry)
 		defer t.Stop()
-		tick = t.C
+		// While awake, the client restarts Tretry on every message other
+		// than PINGRESP. [MQTT-SN 1.2 §6.14]
+		var act <-chan struct{}
+		if resend.Type == mqttsn.TypePingreq && len(resend.Pingreq.ClientID) > 0 {
+			act = c.activity
+		}
 		for tries := 0; ; {
 			select {
 			case r := <-w.ch:
@@ -380,7 +386,9 @@ func (c *Client) wait(ctx context.Context, w *waiter, resend *mqttsn.Packet) (re
 				return reply{}, c.waitErr(ctx, w)
 			case <-c.dead:
 				return reply{}, c.Err()
-			case <-tick:
+			case <-act:
+				t.Reset(c.cfg.Retry)
+			case <-t.C:
 				if tries++; tries > c.cfg.MaxRetries {
 					return reply{}, fmt.Errorf("waiting for %s after %d retransmissions: %w", w.keys[0].t, c.cfg.MaxRetries, ErrNoAnswer)
 				}
@@ -459,6 +467,12 @@ func (c *Client) readLoop() {
 		}
 		if c.cfg.Debug != nil {
 			c.cfg.Debug(Received, q)
+		}
+		if q.Type != mqttsn.TypePingresp {
+			select {
+			case c.activity <- struct{}{}:
+			default:
+			}
 		}
 		c.handle(q, from)
 	}

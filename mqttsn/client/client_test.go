@@ -616,3 +616,43 @@ func TestContextAndClose(t *testing.T) {
 	}
 	<-c.Done()
 }
+
+// TestWakeRetryRestartsOnMessages: while awake, Tretry restarts at every
+// message before PINGRESP, so a slow flush is not taken for a lost
+// PINGREQ. [MQTT-SN 1.2 §6.14]
+func TestWakeRetryRestartsOnMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		msgs := make(chan Message, 4)
+		var r *responder
+		var c *Client
+		c, r = newClient(t, Config{ClientID: "slow", Retry: 10 * time.Second, MaxRetries: 1,
+			OnMessage: func(m Message) { msgs <- m }}, nil,
+			func(p *mqttsn.Packet) []mqttsn.Packet {
+				if p.Type != mqttsn.TypePingreq || len(p.Pingreq.ClientID) == 0 {
+					return nil
+				}
+				pub := func(d string) mqttsn.Packet {
+					return mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{
+						Flags: mqttsn.Flags{TopicIDType: mqttsn.TopicIDShort}, TopicID: 'a'<<8 | 'b', Data: []byte(d)}}
+				}
+				// Each gap is under Tretry, the whole flush (24s) is not.
+				for i, q := range []mqttsn.Packet{pub("1"), pub("2"), {Type: mqttsn.TypePingresp}} {
+					time.AfterFunc(time.Duration(i+1)*8*time.Second, func() { r.send(&q) })
+				}
+				return nil
+			})
+		start := time.Now()
+		if err := c.Wake(t.Context()); err != nil {
+			t.Fatalf("Wake: %v", err)
+		}
+		if got := time.Since(start); got != 24*time.Second {
+			t.Errorf("Wake returned after %v, want 24s", got)
+		}
+		if n := len(msgs); n != 2 {
+			t.Errorf("%d messages delivered, want 2", n)
+		}
+		if d := cmp.Diff([]mqttsn.MsgType{mqttsn.TypePingreq}, r.types()); d != "" {
+			t.Errorf("PINGREQ retransmitted (-want +got):\n%s", d)
+		}
+	})
+}

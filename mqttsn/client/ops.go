@@ -330,7 +330,8 @@ func (c *Client) Ping(ctx context.Context) error {
 // Wake wakes a sleeping client: PINGREQ with the client id, after which
 // the gateway sends the buffered messages (to Config.OnMessage, acked as
 // they arrive) and closes with PINGRESP, when Wake returns. The client is
-// then asleep again. [MQTT-SN 1.2 §6.14]
+// then asleep again. With retransmission on, Tretry restarts at every
+// message received before the PINGRESP. [MQTT-SN 1.2 §6.14]
 func (c *Client) Wake(ctx context.Context) error {
 	return c.ping(ctx, []byte(c.cfg.ClientID))
 }
