@@ -172,7 +172,7 @@ type Client struct {
 
 	dead     chan struct{} // closed when the reader stops
 	activity chan struct{} // signalled (non-blocking) for every packet received
-	wg   sync.WaitGroup
+	wg       sync.WaitGroup
 
 	qos2 map[uint16]struct{} // QoS 2 ids received, not yet released; reader only
 
@@ -186,16 +186,16 @@ func Open(conn transport.Conn, cfg Config) *Client {
 		cfg.MaxRetries = 3
 	}
 	c := &Client{
-		conn:   conn,
-		cfg:    cfg,
-		log:    cfg.Logger.With().Str("component", "mqttsn/client").Str("client_id", cfg.ClientID).Logger(),
-		wbuf:   make([]byte, 0, 512),
-		waits:  make(map[waitKey]*waiter),
-		topics: make(map[uint16]string),
-		ids:    make(map[string]uint16),
+		conn:     conn,
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "mqttsn/client").Str("client_id", cfg.ClientID).Logger(),
+		wbuf:     make([]byte, 0, 512),
+		waits:    make(map[waitKey]*waiter),
+		topics:   make(map[uint16]string),
+		ids:      make(map[string]uint16),
 		dead:     make(chan struct{}),
 		activity: make(chan struct{}, 1),
-		qos2:   make(map[uint16]struct{}),
+		qos2:     make(map[uint16]struct{}),
 	}
 	c.wg.Add(1)
 	go c.readLoop()
