@@ -30,6 +30,7 @@ type aggregator struct {
 	connected bool                // it was up once (later connects are reconnects)
 
 	dropped atomic.Uint64 // messages dropped from full kept-session buffers
+	conns   connCounter
 
 	// Used on paho's router goroutine only.
 	gen     uint64
@@ -214,6 +215,7 @@ func (a *aggregator) issue(o *op) {
 		}
 		a.mu.Unlock()
 	case opPublish:
+		o.conn = a.conns.count()
 		o.tok = a.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
 		if o.msg.QoS == 0 {
 			if isDone(o.tok) {
@@ -368,6 +370,9 @@ func (a *aggregator) shutdown() {
 	a.cl.Disconnect(quiesce)
 }
 
+// connections implements engine.
+func (a *aggregator) connections() *connCounter { return &a.conns }
+
 // onMessage runs on paho's router goroutine: the message goes once to
 // every session with a matching filter, at most at that session's QoS. A
 // message with the retain flag comes from a SUBSCRIBE, so it goes only to
@@ -410,6 +415,7 @@ func (a *aggregator) onMessage(_ mqtt.Client, pm mqtt.Message) {
 // onConnect runs on a paho goroutine after every connection: waiting
 // Opens complete, and after a reconnect the completer resubscribes.
 func (a *aggregator) onConnect(mqtt.Client) {
+	a.conns.connected()
 	a.mu.Lock()
 	a.up = true
 	for _, w := range a.waiters {

@@ -47,8 +47,10 @@
 // restarted broker may have lost the session; the broker then re-sends
 // retained messages (in aggregating mode they are not passed on: nobody
 // new asked for them). QoS 1 and 2 publishes issued while reconnecting are
-// sent when the connection is back (paho's in-memory store); QoS 0 ones are
-// dropped by paho and reported as done.
+// sent when the connection is back (paho's in-memory store) and complete
+// then; so do those that paho failed writing to a connection that had just
+// gone (paho fails their token but keeps them in its store and sends them
+// again); QoS 0 ones are dropped by paho and reported as done.
 //
 // TLS: tls:// (also ssl://, mqtts://) with Config.CAFile (else the system
 // roots), an optional client certificate, and the server name checked

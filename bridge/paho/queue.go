@@ -1,6 +1,8 @@
 package paho
 
 import (
+	"errors"
+	"net"
 	"sync"
 )
 
@@ -71,6 +73,8 @@ type engine interface {
 	complete(o *op) bool
 	// shutdown ends the engine when Run stops.
 	shutdown()
+	// connections returns the engine's paho client's connection counter.
+	connections() *connCounter
 }
 
 // drive is the completer goroutine's loop. It issues the queued operations
@@ -104,6 +108,13 @@ func drive(q *fifo[op], e engine, abort, stop <-chan struct{}, errAbort error) {
 				}
 				o.err = errAbort
 			}
+			if o.kind == opPublish && o.err == nil && o.tok != nil && stored(o.tok.Error()) {
+				// paho failed the token but keeps the message and sends it
+				// again on the next connection: wait for that, as for a
+				// publish issued while reconnecting.
+				o.tok = e.connections().after(o.conn)
+				continue
+			}
 			head++
 			if e.complete(o) {
 				failAll(pending[head:], ErrSessionClosed)
@@ -134,6 +145,61 @@ func drive(q *fifo[op], e engine, abort, stop <-chan struct{}, errAbort error) {
 		}
 	}
 }
+
+// stored reports whether a QoS 1 or 2 publish token failed writing to a
+// connection that is gone (paho fails the token, but the message is in its
+// store and is sent again when it has reconnected), rather than being
+// refused before it was stored (not connected, no message id).
+func stored(err error) bool {
+	var oe *net.OpError
+	return err != nil && (errors.Is(err, net.ErrClosed) || errors.As(err, &oe))
+}
+
+// connCounter counts the connections a paho client made (its OnConnect
+// calls), so that an operation can wait for the next one.
+type connCounter struct {
+	mu      sync.Mutex
+	n       uint64
+	waiters []waitToken
+}
+
+// count returns the number of connections so far.
+func (c *connCounter) count() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// connected counts a connection and releases the waiters.
+func (c *connCounter) connected() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	for _, w := range c.waiters {
+		close(w)
+	}
+	c.waiters = nil
+}
+
+// after returns a token done once more than n connections were made.
+func (c *connCounter) after(n uint64) token {
+	w := make(waitToken)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n > n {
+		close(w)
+	} else {
+		c.waiters = append(c.waiters, w)
+	}
+	return w
+}
+
+// waitToken is done when closed; it never fails.
+type waitToken chan struct{}
+
+func (w waitToken) Done() <-chan struct{} { return w }
+
+func (w waitToken) Error() error { return nil }
 
 func isDone(t token) bool {
 	select {

@@ -34,6 +34,7 @@ type tsession struct {
 	abortOnce sync.Once
 	closed    atomic.Bool // Close issued: no more deliveries or operations
 	connected atomic.Bool // the first connection was made
+	conns     connCounter
 
 	mu    sync.Mutex
 	grace *time.Timer     // bounds a Close's wait
@@ -144,6 +145,7 @@ func (s *tsession) issue(o *op) {
 	case opOpen:
 		o.tok = s.cl.Connect()
 	case opPublish:
+		o.conn = s.conns.count()
 		o.tok = s.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
 		if o.msg.QoS == 0 { // done once handed over; report an immediate failure
 			if isDone(o.tok) {
@@ -192,6 +194,9 @@ func (s *tsession) complete(o *op) bool {
 // shutdown implements engine: Run is stopping; the broker-side state is
 // kept.
 func (s *tsession) shutdown() { s.end(false) }
+
+// connections implements engine.
+func (s *tsession) connections() *connCounter { return &s.conns }
 
 // opened completes the Open; true when it failed.
 func (s *tsession) opened(o *op) bool {
@@ -292,6 +297,7 @@ func (s *tsession) flushEarly() {
 // reconnect. A repeated subscription is harmless but makes the broker send
 // retained messages again. [MQTT 3.1.1 §3.8.4]
 func (s *tsession) onConnect(mqtt.Client) {
+	s.conns.connected()
 	if !s.connected.Swap(true) {
 		return
 	}

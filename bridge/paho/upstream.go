@@ -184,6 +184,7 @@ type op struct {
 	err     error          // known failure
 	qos     byte           // requested QoS (subscribe)
 	epoch   uint64         // aggregating subscribe: its filter's epoch
+	conn    uint64         // publish: connections made before it was issued
 	msg     bridge.Message // publish, until issued
 	filter  string
 	discard bool
