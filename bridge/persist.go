@@ -2,12 +2,15 @@ package bridge
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/snbridge/snbridge/bridge/state"
 	"github.com/snbridge/snbridge/mqttsn/session"
+	"github.com/snbridge/snbridge/transport"
 )
 
 // DefaultStateFlush is how often dirty sessions are written to the state
@@ -103,6 +106,11 @@ func (g *Gateway) restoreSessions(now time.Time) {
 		}
 		c.ps = clientPersist{stored: true, saved: c.s.Changes(), maxPacket: r.MaxPacket}
 		g.byID[id] = c
+		if key, ok := g.addrKey(r.Addr); ok && g.byKey[key] == nil && c.s.State() == session.Asleep {
+			// Back at its address: a sleeping client that publishes
+			// without waking first is still known.
+			g.bind(c, &key)
+		}
 		g.stats.sessions.Add(1)
 		if c.s.State() == session.Asleep {
 			asleep++
@@ -172,7 +180,11 @@ func (g *Gateway) flush(final bool) {
 		}
 		c.ps.stored = true
 		c.ps.saved = c.s.Changes()
-		changes = append(changes, state.Change{ClientID: c.id, Record: &state.Record{Snapshot: c.s.Snapshot(), MaxPacket: c.ps.maxPacket}})
+		rec := &state.Record{Snapshot: c.s.Snapshot(), MaxPacket: c.ps.maxPacket}
+		if c.bound {
+			rec.Addr = keyAddr(&c.key)
+		}
+		changes = append(changes, state.Change{ClientID: c.id, Record: rec})
 	}
 	p.dirty = p.dirty[:0]
 	if len(changes) == 0 {
@@ -220,4 +232,44 @@ func (g *Gateway) stopPersist() {
 	g.flush(true)
 	p.cancel()
 	p.wg.Wait()
+}
+
+// keyAddr is the stored form of a client's address.
+func keyAddr(k *clientKey) *state.Addr {
+	a := &state.Addr{Transport: k.tr, Encap: k.encap}
+	switch k.addr.Kind() {
+	case transport.KindUDP:
+		a.UDP = k.addr.AddrPort().String()
+	case transport.KindXBee:
+		a.XBee = k.addr.EUI64()
+	default:
+		return nil
+	}
+	if k.encap {
+		a.NodeID = slices.Clone(k.node.bytes())
+	}
+	return a
+}
+
+// addrKey turns a stored address back into a client key; ok is false
+// when it does not fit the transports of this run.
+func (g *Gateway) addrKey(a *state.Addr) (k clientKey, ok bool) {
+	if a == nil || a.Transport < 0 || a.Transport >= len(g.cfg.Transports) || len(a.NodeID) > maxNodeID {
+		return k, false
+	}
+	k.tr, k.encap = a.Transport, a.Encap
+	k.node.set(a.NodeID)
+	switch {
+	case a.UDP != "":
+		ap, err := netip.ParseAddrPort(a.UDP)
+		if err != nil {
+			return k, false
+		}
+		k.addr = transport.UDPAddr(ap)
+	case a.XBee != 0:
+		k.addr = transport.XBeeAddr(a.XBee)
+	default:
+		return k, false
+	}
+	return k, k.addr.Kind() == g.cfg.Transports[k.tr].LocalAddr().Kind()
 }

@@ -169,7 +169,6 @@ func TestRestartSleepingClient(t *testing.T) {
 			ack, err := sn.Subscribe(ctx, client.FilterName("cmd/sleeper"), 2)
 			must(t, "subscribe", err)
 			must(t, "sleep", sn.Sleep(ctx, 10*time.Minute))
-			_ = sn.Close()
 
 			// One publisher connection: the broker keeps its order.
 			pub := bridgetest.Connect(t, s.url, nil)
@@ -186,6 +185,12 @@ func TestRestartSleepingClient(t *testing.T) {
 			s.log.wait(t, 0, `"component":"bridge/embedded"`, `"client_id":"sleeper"`, "subscribed")
 			bridgetest.Publish(t, s.url, "cmd/sleeper", []byte("m3"), 1, false)
 			s.log.wait(t, 0, `"client_id":"sleeper"`, `"queued":4`, "session state saved")
+
+			// Still known at its old address: a PUBLISH without waking
+			// first is served (not answered with DISCONNECT).
+			short, err := client.Short("zz")
+			must(t, "short topic", err)
+			must(t, "publish from the old address while asleep", sn.Publish(ctx, short, 1, false, []byte("x")))
 
 			var regs int
 			cfg.Debug = func(d client.Direction, p *mqttsn.Packet) {

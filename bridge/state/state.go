@@ -36,6 +36,20 @@ type Record struct {
 	// MaxPacket is the largest MQTT-SN message of the transport the
 	// client was last seen on (session.Config.MaxPacket); 0 = default.
 	MaxPacket int `json:",omitempty"`
+	// Addr is where the client was last reached; nil when it had no
+	// address (it was disconnected or lost).
+	Addr *Addr `json:",omitempty"`
+}
+
+// Addr is a client's address on one of the gateway's transports.
+type Addr struct {
+	Transport int    // index of the transport in the gateway's list
+	UDP       string `json:",omitempty"` // host:port of a UDP (or DTLS) peer
+	XBee      uint64 `json:",omitempty"` // 64-bit address of a radio
+	// NodeID is the Wireless Node Id of a client behind a forwarder,
+	// with Encap set. [MQTT-SN 1.2 §5.5]
+	NodeID []byte `json:",omitempty"`
+	Encap  bool   `json:",omitempty"`
 }
 
 // Change is one write of a [Store.Commit]: Record stores (replaces) the
