@@ -68,6 +68,30 @@
 //   - Sessions kept for CleanSession=false clients count towards
 //     MaxClients.
 //
+// # State across restarts
+//
+// With Config.State (a [state.Store] in data_dir/state.db) the sessions
+// that must survive a restart are kept on disk: persistent
+// (CleanSession=false) sessions, and asleep or awake ones whatever their
+// clean flag, with their buffers and last address. A Step that may have
+// changed such a session's durable state ([session.Session.Changes])
+// marks it dirty; every Config.StateFlush (default 100 ms) the dirty
+// sessions are snapshotted and written in one transaction and one fsync,
+// and once more when Run stops; a session that no longer needs keeping
+// (a clean client woke into a clean CONNECT, a dropped session) is
+// deleted. A session receiving messages fast is thus written at most once
+// per interval, and the QoS 0 path of a non-persistent active client
+// never touches the store. At start Run restores every stored session
+// (see [session.Restore]): a sleeping client wakes with PINGREQ, from its
+// old address or a new one, and gets its buffer; the upstream sessions
+// are re-opened and their subscriptions re-made before the loop serves.
+//
+// What a kill -9 can lose: changes of the last StateFlush interval plus
+// one commit (messages buffered for a sleeping client then, a
+// registration or subscription made then), and messages the upstream had
+// handed over that the gateway had not yet taken from its queue. A
+// graceful stop loses only the latter.
+//
 // # What it does not do
 //
 // It does not implement the protocol rules of a client session (they are
