@@ -1,10 +1,3 @@
-// Package clienttest runs the real snbridge gateway for end-to-end tests
-// of the client tools: it builds cmd/snbridge once per test binary, starts
-// it on a free loopback UDP port against the upstream broker a test gives
-// (a real mosquitto from bridge/bridgetest), waits until it answers
-// CONNECT, and stops it when the test ends.
-//
-// It does not start the broker, so that it imports nothing of bridge/.
 package clienttest
 
 import (
