@@ -93,6 +93,12 @@ type site struct {
 // ("127.0.0.1:0" the first time, the same address again after a restart).
 func startSite(t *testing.T, dir, listen string) *site {
 	t.Helper()
+	return startSiteFlush(t, dir, listen, 20*time.Millisecond)
+}
+
+// startSiteFlush is startSite with the state flush interval given.
+func startSiteFlush(t *testing.T, dir, listen string, flush time.Duration) *site {
+	t.Helper()
 	lw := newLogWatch(t)
 	log := zerolog.New(lw).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	st, err := state.Open(state.Config{Path: filepath.Join(dir, "state.db"), Logger: log})
@@ -107,7 +113,7 @@ func startSite(t *testing.T, dir, listen string) *site {
 		Session:    session.Config{BufferQoS0: true},
 		GatewayID:  7,
 		State:      st,
-		StateFlush: 20 * time.Millisecond,
+		StateFlush: flush,
 		Logger:     log,
 	})
 	must(t, "bridge.New", err)
@@ -286,5 +292,63 @@ func TestRestartPersistentClient(t *testing.T) {
 	defer mu.Unlock()
 	if regs != 0 {
 		t.Errorf("%d REGISTERs after reconnecting", regs)
+	}
+}
+
+// TestStateCoalesced: a sleeping client's session that takes 100 messages
+// is not rewritten per message: with a flush interval longer than the
+// test, it is written once, at the graceful stop, with every message,
+// and restored whole.
+func TestStateCoalesced(t *testing.T) {
+	dir := t.TempDir()
+	s := startSiteFlush(t, dir, "127.0.0.1:0", time.Hour)
+	ctx := ctxT(t)
+	cfg := client.Config{ClientID: "bulk", KeepAlive: time.Minute, CleanSession: true}
+	sn, _ := snClient(t, s.addr, cfg)
+	must(t, "connect", sn.Connect(ctx))
+	_, err := sn.Subscribe(ctx, client.FilterName("bulk/data"), 1)
+	must(t, "subscribe", err)
+	must(t, "sleep", sn.Sleep(ctx, 10*time.Minute))
+	// A probe on the same topic: when it has the last message, the
+	// sleeper's session has taken every message before it.
+	probe, probeMsgs := snClient(t, s.addr, client.Config{ClientID: "probe", KeepAlive: time.Minute, CleanSession: true})
+	must(t, "probe connect", probe.Connect(ctx))
+	_, err = probe.Subscribe(ctx, client.FilterName("bulk/data"), 1)
+	must(t, "probe subscribe", err)
+
+	pub := bridgetest.Connect(t, s.url, nil)
+	const n = 99 // plus the last one: the sleep buffer's 100
+	for i := range n + 1 {
+		bridgetest.PublishClient(t, pub, "bulk/data", []byte{byte(i)}, 1, false)
+	}
+	for i := 0; i <= n; i++ {
+		if m := recvSN(t, probeMsgs); i == n && m.Payload[0] != n {
+			t.Fatalf("probe's last message %v", m.Payload)
+		}
+	}
+	s.stop()
+	saves := 0
+	s.log.mu.Lock()
+	for _, l := range s.log.buf {
+		if strings.Contains(l, `"client_id":"bulk"`) && strings.Contains(l, "session state saved") {
+			saves++
+		}
+	}
+	s.log.mu.Unlock()
+	if saves != 1 {
+		t.Errorf("the sleeping session was written %d times, want once (at stop)", saves)
+	}
+
+	s = startSite(t, dir, s.addr.String())
+	s.log.wait(t, 0, "sessions restored")
+	sn2, msgs := snClient(t, s.addr, cfg)
+	must(t, "wake", sn2.Wake(ctx))
+	if len(msgs) < n {
+		t.Fatalf("%d messages restored, want at least %d", len(msgs), n)
+	}
+	for i := 0; len(msgs) > 0; i++ {
+		if m := <-msgs; m.Payload[0] != byte(i) {
+			t.Fatalf("message %d is %v", i, m.Payload)
+		}
 	}
 }
