@@ -124,7 +124,7 @@ type Failover struct {
 	kick     chan struct{} // wakes the controller
 	running  atomic.Bool
 	stopped  atomic.Bool // Run returned
-	opWG     sync.WaitGroup
+	ops      opCounter   // operations the failover issued itself
 
 	// appendMu orders spool appends: a message whose route was decided
 	// later is appended later. Taken before mu, never under it.
@@ -394,21 +394,64 @@ func (f *Failover) shutdown(st *statusPub) {
 }
 
 // waitOps waits, bounded by OpTimeout, for the primary and fallback
-// operations the failover issued itself.
+// operations the failover issued itself. (A fallback that does not run
+// any more answers at once; one that never ran does not answer.)
 func (f *Failover) waitOps() {
-	done := make(chan struct{})
-	go func() {
-		f.opWG.Wait()
-		close(done)
-	}()
 	t := time.NewTimer(f.cfg.OpTimeout + time.Second)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-f.ops.idle():
 	case <-t.C:
-		f.log.Warn().Msg("operations still pending at shutdown")
-		<-done // every op is bounded by its timer
+		f.log.Warn().Int("pending", f.ops.pending()).Msg("operations still pending at shutdown")
 	}
+}
+
+// opCounter counts operations in flight; idle gives a channel closed once
+// there are none.
+type opCounter struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (c *opCounter) add() {
+	c.mu.Lock()
+	if c.n == 0 {
+		c.zero = make(chan struct{})
+	}
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *opCounter) done() {
+	c.mu.Lock()
+	if c.n--; c.n == 0 {
+		close(c.zero)
+		c.zero = nil
+	}
+	c.mu.Unlock()
+}
+
+func (c *opCounter) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// closedChan is an always-ready channel.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func (c *opCounter) idle() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		return closedChan
+	}
+	return c.zero
 }
 
 // client returns the backlog state of id, creating it. Callers hold mu.
@@ -453,17 +496,17 @@ func (f *Failover) spoolAppendHeld(c *client, m bridge.Message, done func(error)
 // operation's result and errTimeout after OpTimeout.
 func (f *Failover) boundErr(done func(error)) func(error) {
 	var fired atomic.Bool
-	f.opWG.Add(1)
+	f.ops.add()
 	t := time.AfterFunc(f.cfg.OpTimeout, func() {
 		if fired.CompareAndSwap(false, true) {
-			f.opWG.Done()
+			f.ops.done()
 			done(errTimeout)
 		}
 	})
 	return func(err error) {
 		if fired.CompareAndSwap(false, true) {
 			t.Stop()
-			f.opWG.Done()
+			f.ops.done()
 			done(err)
 		}
 	}
@@ -511,7 +554,7 @@ func (f *Failover) closePrimary(id string, s bridge.Session, discard bool, then 
 	f.mu.Lock()
 	f.closing[id]++
 	f.mu.Unlock()
-	f.opWG.Add(1)
+	f.ops.add()
 	s.Close(discard, func() {
 		f.mu.Lock()
 		if f.closing[id]--; f.closing[id] <= 0 {
@@ -519,7 +562,7 @@ func (f *Failover) closePrimary(id string, s bridge.Session, discard bool, then 
 		}
 		f.mu.Unlock()
 		f.signalTest()
-		f.opWG.Done()
+		f.ops.done()
 		f.wake()
 		if then != nil {
 			then()

@@ -27,10 +27,10 @@ func (f *Failover) openStatus() *statusPub {
 	if st.topic == "" || st.pub != nil {
 		return st
 	}
-	f.opWG.Add(1)
+	f.ops.add()
 	info := bridge.ClientInfo{ClientID: DefaultStatusClientID, CleanSession: true}
 	f.cfg.Fallback.Open(info, func(bridge.Message) {}, func(s bridge.Session, err error) {
-		defer f.opWG.Done()
+		defer f.ops.done()
 		if err != nil {
 			f.log.Error().Err(err).Str("topic", st.topic).Msg("status session not opened: uplink state not published")
 			return
@@ -95,9 +95,9 @@ func (f *Failover) publishStatus(st *statusPub) {
 }
 
 func (st *statusPub) send(s bridge.Session, state string) {
-	st.f.opWG.Add(1)
+	st.f.ops.add()
 	s.Publish(bridge.Message{Topic: st.topic, Payload: []byte(state), QoS: 1, Retain: true}, func(err error) {
-		defer st.f.opWG.Done()
+		defer st.f.ops.done()
 		if err != nil {
 			st.f.log.Error().Err(err).Str("topic", st.topic).Msg("status publish failed")
 		}
@@ -112,7 +112,7 @@ func (st *statusPub) close() {
 	st.sess = nil
 	st.mu.Unlock()
 	if s != nil {
-		st.f.opWG.Add(1)
-		s.Close(true, st.f.opWG.Done)
+		st.f.ops.add()
+		s.Close(true, st.f.ops.done)
 	}
 }
