@@ -9,12 +9,17 @@ import (
 // onMessage queues a broker message for the client and delivers it when
 // the client can take it. [MQTT-SN 1.2 §6.10, §6.14]
 func (s *Session) onMessage(now time.Time, ev *Event, out []Effect) []Effect {
-	if s.state == Disconnected || s.state == Lost {
+	gone := s.state == Disconnected || s.state == Lost
+	if gone && !s.Persistent() {
 		s.stats.Discarded++
 		return out
 	}
 	m := message{Topic: ev.Topic, Payload: ev.Payload, QoS: s.capQoS(ev.Topic, ev.QoS), Retain: ev.Retain}
 	limit := s.cfg.MaxQueue
+	if gone && m.QoS == mqttsn.QoS0 && !s.cfg.BufferQoS0 {
+		s.stats.Discarded++
+		return out
+	}
 	if s.state == Asleep || s.state == Awake {
 		// [MQTT-SN 1.2 §6.14] "During the asleep state, all messages that
 		// need to be sent to the client are buffered at the

@@ -182,7 +182,11 @@
 //     its CONNECT) tries again. [Session.Changes] tells the gateway when
 //     a new snapshot is worth saving.
 //   - Lost and Disconnected clients keep their data only when
-//     persistent (CleanSession=false); messages arriving for them are
-//     discarded (their upstream session is closed, and a persistent
-//     broker session queues them upstream).
+//     persistent (CleanSession=false). Their upstream session is closed
+//     (a persistent broker session queues their messages upstream), but
+//     a message that still reaches a persistent one (a straggler of the
+//     closing upstream session, or what a resumed broker session hands
+//     over while a restored session re-subscribes) is queued for the
+//     reconnect, bounded by MaxQueue, QoS 0 only with BufferQoS0; for a
+//     clean one it is discarded (Stats.Discarded).
 package session

@@ -80,9 +80,23 @@ func TestMessagesWithoutSessionDiscarded(t *testing.T) {
 	h.expect("before CONNECT", h.step(msgEv("a", "x", 1)))
 	h.connect(false, 0)
 	h.pkt(disconnectPkt(0))
-	h.expect("after DISCONNECT", h.step(msgEv("a", "x", 1)))
+	h.expect("after DISCONNECT: kept for the persistent session", h.step(msgEv("ab", "y", 1)))
+	h.expect("QoS 0 after DISCONNECT", h.step(msgEv("ab", "z", 0)))
 	if h.s.Stats().Discarded != 2 {
 		t.Fatalf("Discarded = %d", h.s.Stats().Discarded)
+	}
+	h.expect("reconnect", h.pkt(connectPkt("c1", false, false, 0)),
+		stateEff(Disconnected, Connecting), Effect{Kind: EffOpenUpstream, ClientID: "c1"})
+	h.expect("delivered after CONNACK", h.step(Event{Kind: EvUpstreamOpened}),
+		sendEff(connackPkt(mqttsn.Accepted)), stateEff(Connecting, Active),
+		sendEff(publishPkt(1, mqttsn.TopicIDShort, 'a'<<8|'b', 1, "y")))
+
+	h = newHarness(t, Config{})
+	h.connect(true, 0)
+	h.pkt(disconnectPkt(0))
+	h.expect("clean session: discarded", h.step(msgEv("ab", "y", 1)))
+	if h.s.Stats().Discarded != 1 || h.s.Queued() != 0 {
+		t.Fatalf("Discarded = %d, Queued = %d", h.s.Stats().Discarded, h.s.Queued())
 	}
 }
 
