@@ -65,7 +65,11 @@
 // are handed to deliver on paho's router goroutine of the connection
 // (SetOrderMatters(true): our handler only hands the message on, so
 // nothing blocks, the broker's order is kept and paho starts no goroutine
-// per message, which SetOrderMatters(false) would). Every goroutine we start
+// per message, which SetOrderMatters(false) would). In aggregating mode the
+// messages kept for a resumed session are handed over on the completer,
+// right after the Open's completion; a lock per session orders them before
+// the live ones and keeps deliver from being called concurrently for a
+// session (deliver must not block). Every goroutine we start
 // is waited for by Run. paho's own reconnect loop may outlive Run by up to
 // one back-off step (it sleeps without a way to stop it).
 //
