@@ -159,9 +159,10 @@ type Client struct {
 	cfg  Config
 	log  zerolog.Logger
 
-	wmu  sync.Mutex // guards wbuf, ebuf and the order of writes
-	wbuf []byte
-	ebuf []byte
+	wmu     sync.Mutex // guards wbuf, ebuf, scratch and the order of writes
+	wbuf    []byte
+	ebuf    []byte
+	scratch mqttsn.Packet // QoS 0 and -1 PUBLISH, built in place: no allocation
 
 	mu     sync.Mutex
 	waits  map[waitKey]*waiter
@@ -255,11 +256,16 @@ func (c *Client) remember(id uint16, name string) {
 // send encodes p (encapsulated when Config.NodeID is set) and writes it to
 // the gateway, or to `to` when it is valid.
 func (c *Client) send(p *mqttsn.Packet, to transport.Addr) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.sendLocked(p, to)
+}
+
+// sendLocked is send with c.wmu held.
+func (c *Client) sendLocked(p *mqttsn.Packet, to transport.Addr) error {
 	if !to.IsValid() {
 		to = c.cfg.Gateway
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	b, err := p.AppendBinary(c.wbuf[:0])
 	if err != nil {
 		return fmt.Errorf("mqttsn client: encode %s: %w", p.Type, err)
