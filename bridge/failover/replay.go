@@ -227,6 +227,7 @@ func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, qos byte,
 		return
 	}
 	f.mu.Lock()
+	vs := f.byClient[c.id]
 	f.addInflightLocked(c, -1)
 	if qos == 2 {
 		c.inflightQoS2--
@@ -242,6 +243,9 @@ func (f *Failover) replayed(c *client, via bridge.Session, seq uint64, qos byte,
 	f.log.Warn().Err(err).Str("client_id", c.id).Msg("replay publish failed, will retry")
 	if rs != nil {
 		f.closeReplay(rs)
+	}
+	if vs != nil {
+		vs.demoteFrom(via)
 	}
 	f.wake()
 }

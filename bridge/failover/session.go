@@ -65,7 +65,8 @@ func (vs *vsession) hand(m bridge.Message) {
 type pubOp struct {
 	vs   *vsession
 	id   uint64
-	c    *client // set when it is spooled
+	pr   bridge.Session // the primary session it went out on
+	c    *client        // set when it is spooled
 	m    bridge.Message
 	slot *slot
 	over atomic.Bool
@@ -93,7 +94,7 @@ func (vs *vsession) Publish(m bridge.Message, done func(error)) {
 	case f.up && pr != nil && !f.backlogLocked(id, f.clients[id]):
 		f.stats.Direct++
 		vs.nextOp++
-		op := &pubOp{vs: vs, id: vs.nextOp, m: m, slot: s}
+		op := &pubOp{vs: vs, id: vs.nextOp, pr: pr, m: m, slot: s}
 		vs.inflight[op.id] = op
 		f.mu.Unlock()
 		vs.publishPrimary(pr, op)
@@ -156,6 +157,7 @@ func (op *pubOp) result(err error) {
 	f.appendMu.Lock()
 	f.spoolAppendHeld(op.c, op.m, op.slot.finishErr)
 	f.appendMu.Unlock()
+	op.vs.demoteFrom(op.pr)
 }
 
 // abandonLocked takes over a direct publish whose link is lost; the
@@ -322,12 +324,18 @@ func (vs *vsession) Close(discard bool, done func()) {
 // demote moves the session to the fallback at once: the primary is gone.
 // Direct publishes still awaiting their ack are spooled, in issue order;
 // the recorded subscriptions are made on the fallback.
-func (vs *vsession) demote() {
+func (vs *vsession) demote() { vs.demoteFrom(nil) }
+
+// demoteFrom demotes the session if it is on the primary session from
+// (nil: any). A primary session that fails while the primary counts as up
+// (the broker dropped this one connection) is left this way; the session
+// moves back at the next retry.
+func (vs *vsession) demoteFrom(from bridge.Session) {
 	f := vs.f
 	f.appendMu.Lock()
 	f.mu.Lock()
 	pr := vs.pr
-	if pr == nil || vs.closed {
+	if pr == nil || vs.closed || (from != nil && pr != from) {
 		f.mu.Unlock()
 		f.appendMu.Unlock()
 		return
