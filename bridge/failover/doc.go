@@ -13,7 +13,9 @@
 // goroutine of [Failover.Run] follows them. A primary operation that fails
 // or does not complete within Config.OpTimeout (paho tokens wait through a
 // reconnect) is handled per message too: an uplink publish is then
-// spooled.
+// spooled, and that one session falls back (a broker may drop one
+// connection while the probe's stays up); it moves back at the next
+// retry.
 //
 // # Sessions
 //
