@@ -57,6 +57,18 @@ type persister struct {
 	cancel   context.CancelFunc
 }
 
+// SessionKeeper is an optional interface of an [Upstream] whose broker
+// keeps persistent (CleanSession=false) sessions, with their
+// subscriptions and queued messages, while the gateway is stopped (a
+// remote broker in transparent mode). A restored persistent session that
+// is not asleep then leaves its broker session alone until the client
+// reconnects; otherwise (the embedded broker, aggregating mode) the
+// gateway re-opens it at start, re-subscribes and closes it without
+// discarding, so the broker keeps what arrives for the client.
+type SessionKeeper interface {
+	KeepsSessions() bool
+}
+
 // wantStored reports whether s is kept across restarts.
 func wantStored(s *session.Session) bool {
 	st := s.State()
@@ -89,6 +101,10 @@ func (g *Gateway) startPersist() {
 func (g *Gateway) restoreSessions(now time.Time) {
 	recs := g.ps.store.Records()
 	asleep := 0
+	kept := false
+	if k, ok := g.cfg.Upstream.(SessionKeeper); ok {
+		kept = k.KeepsSessions()
+	}
 	for i := range recs {
 		r := &recs[i]
 		id := r.Snapshot.ClientID
@@ -116,7 +132,7 @@ func (g *Gateway) restoreSessions(now time.Time) {
 			asleep++
 		}
 		c.log.Debug().Stringer("state", c.s.State()).Int("queued", c.s.Queued()).Msg("session restored")
-		g.step(c, now, session.Event{Kind: session.EvRestored})
+		g.step(c, now, session.Event{Kind: session.EvRestored, Kept: kept})
 	}
 	if len(recs) > 0 {
 		g.log.Info().Int("sessions", len(recs)).Int("asleep", asleep).Str("file", g.ps.store.Path()).Msg("sessions restored")

@@ -17,6 +17,7 @@ import (
 	"github.com/snbridge/snbridge/bridge"
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/bridge/embedded"
+	"github.com/snbridge/snbridge/bridge/paho"
 	"github.com/snbridge/snbridge/bridge/state"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/client"
@@ -99,17 +100,32 @@ func startSite(t *testing.T, dir, listen string) *site {
 // startSiteFlush is startSite with the state flush interval given.
 func startSiteFlush(t *testing.T, dir, listen string, flush time.Duration) *site {
 	t.Helper()
+	return startSiteWith(t, dir, listen, flush, "", 0)
+}
+
+// startSiteWith is startSiteFlush with, when remoteURL is set, a remote
+// broker through paho in remoteMode as the upstream.
+func startSiteWith(t *testing.T, dir, listen string, flush time.Duration, remoteURL string, remoteMode paho.Mode) *site {
+	t.Helper()
 	lw := newLogWatch(t)
 	log := zerolog.New(lw).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	st, err := state.Open(state.Config{Path: filepath.Join(dir, "state.db"), Logger: log})
 	must(t, "state.Open", err)
 	b, err := embedded.New(embedded.Config{Listen: "127.0.0.1:0", StorePath: filepath.Join(dir, "broker.db"), Logger: log})
 	must(t, "embedded.New", err)
+	var up bridge.Upstream = b
+	var remote *paho.Upstream
+	if remoteURL != "" {
+		remote, err = paho.New(paho.Config{URL: remoteURL, Mode: remoteMode, Logger: log.Level(zerolog.InfoLevel),
+			OpenTimeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, MaxReconnectInterval: time.Second})
+		must(t, "paho.New", err)
+		up = remote
+	}
 	conn, err := udp.Listen(udp.Config{Listen: listen})
 	must(t, "udp.Listen", err)
 	gw, err := bridge.New(bridge.Config{
 		Transports: []transport.Conn{conn},
-		Upstream:   b,
+		Upstream:   up,
 		Session:    session.Config{BufferQoS0: true},
 		GatewayID:  7,
 		State:      st,
@@ -120,8 +136,11 @@ func startSiteFlush(t *testing.T, dir, listen string, flush time.Duration) *site
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	wg.Go(func() { errs <- b.Run(ctx) })
+	if remote != nil {
+		wg.Go(func() { errs <- remote.Run(ctx) })
+	}
 	select {
 	case <-b.Started():
 	case <-time.After(waitTimeout):
@@ -350,5 +369,64 @@ func TestStateCoalesced(t *testing.T) {
 		if m := <-msgs; m.Payload[0] != byte(i) {
 			t.Fatalf("message %d is %v", i, m.Payload)
 		}
+	}
+}
+
+// TestRestartRemoteUpstream: with a remote broker (a real mosquitto that
+// keeps running) in transparent mode, a persistent client's broker session
+// is left alone at the restart and resumed by its CONNECT, with what was
+// published while the gateway was down and after its restart; a
+// sleeping client's re-made subscription brings it the retained message
+// published while the gateway was down.
+func TestRestartRemoteUpstream(t *testing.T) {
+	mosq := bridgetest.StartMosquitto(t)
+	dir := t.TempDir()
+	start := func(listen string) *site {
+		return startSiteWith(t, dir, listen, 20*time.Millisecond, mosq.URL(), paho.Transparent)
+	}
+	s := start("127.0.0.1:0")
+	ctx := ctxT(t)
+	keep := client.Config{ClientID: "keeper-r", KeepAlive: time.Minute, CleanSession: false}
+	sn, _ := snClient(t, s.addr, keep)
+	must(t, "connect", sn.Connect(ctx))
+	ack, err := sn.Subscribe(ctx, client.FilterName("cmd/keeper-r"), 1)
+	must(t, "subscribe", err)
+	must(t, "disconnect", sn.Disconnect(ctx))
+	sleep := client.Config{ClientID: "sleeper-r", KeepAlive: time.Minute, CleanSession: true}
+	sl, _ := snClient(t, s.addr, sleep)
+	must(t, "connect sleeper", sl.Connect(ctx))
+	slAck, err := sl.Subscribe(ctx, client.FilterName("cmd/sleeper-r"), 1)
+	must(t, "subscribe sleeper", err)
+	must(t, "sleep", sl.Sleep(ctx, 10*time.Minute))
+	s.log.wait(t, 0, `"client_id":"sleeper-r"`, `"state":"asleep"`, "session state saved")
+	s.stop()
+
+	pub := bridgetest.Connect(t, mosq.URL(), nil)
+	bridgetest.PublishClient(t, pub, "cmd/keeper-r", []byte("while down"), 1, false)
+	bridgetest.PublishClient(t, pub, "cmd/sleeper-r", []byte("retained"), 1, true)
+	s = start(s.addr.String())
+	s.log.wait(t, 0, "sessions restored", `"sessions":2`)
+	bridgetest.PublishClient(t, pub, "cmd/keeper-r", []byte("after restart"), 1, false)
+
+	sn2, msgs := snClient(t, s.addr, keep)
+	must(t, "reconnect", sn2.Connect(ctx))
+	for _, want := range []string{"while down", "after restart"} {
+		m := recvSN(t, msgs)
+		if string(m.Payload) != want || m.TopicID != ack.TopicID {
+			t.Fatalf("got %+v, want %q on topic id %d", m, want, ack.TopicID)
+		}
+	}
+
+	// The sleeper's clean upstream session was re-opened and its
+	// subscription re-made: the retained message published while the
+	// gateway was down is buffered for it.
+	s.log.wait(t, 0, `"client_id":"sleeper-r"`, `"queued":1`, "session state saved")
+	sl2, slMsgs := snClient(t, s.addr, sleep)
+	must(t, "wake", sl2.Wake(ctx))
+	if len(slMsgs) == 0 {
+		t.Fatal("no buffered message on wake")
+	}
+	if m := <-slMsgs; string(m.Payload) != "retained" || !m.Retain || m.TopicID != slAck.TopicID {
+		t.Fatalf("sleeper got %+v", m)
 	}
 }

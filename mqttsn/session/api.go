@@ -107,6 +107,12 @@ type Event struct {
 	Payload []byte         // EvMessage
 	QoS     mqttsn.QoS     // EvMessage
 	Retain  bool           // EvMessage
+	// Kept (EvRestored): the upstream kept the client's persistent
+	// broker session, with its subscriptions, across the gateway's
+	// restart (a remote broker); a restored persistent session that is
+	// not asleep then leaves it alone until the client reconnects.
+	// (Added with persistence; additive.)
+	Kept bool
 }
 
 // EffectKind selects the meaning of an [Effect].

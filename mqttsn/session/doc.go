@@ -177,7 +177,9 @@
 //     subscriptions (answers are not shown to the client; retained
 //     messages come again, as after any SUBSCRIBE); one that is not
 //     asleep then closes it without discarding, so the broker keeps its
-//     messages until the client reconnects. If the upstream session
+//     messages until the client reconnects, unless EvRestored says the
+//     upstream kept the broker session (Event.Kept): then it opens
+//     nothing and the client's CONNECT resumes it. If the upstream session
 //     cannot be opened then, the next PINGREQ of the asleep client (or
 //     its CONNECT) tries again. [Session.Changes] tells the gateway when
 //     a new snapshot is worth saving.

@@ -225,7 +225,7 @@ func (s *Session) Dropped() uint64 { return s.stats.Overflow }
 // as the spec says or ignored.
 func (s *Session) Step(now time.Time, ev Event, out []Effect) []Effect {
 	if s.restored {
-		out = s.onRestored(now, out)
+		out = s.onRestored(now, ev.Kind == EvRestored && ev.Kept, out)
 	}
 	if !s.transient(&ev) {
 		s.changes++

@@ -132,7 +132,11 @@ func exportMessage(m message) Message {
 // restarted too (the embedded one) or a clean broker-side session no
 // longer has them; a persistent session that is not asleep closes the
 // upstream session again right after (without discarding it), so the
-// broker keeps what is published for it until it reconnects.
+// broker keeps what is published for it until it reconnects. When the
+// event says the upstream kept the persistent broker session
+// (Event.Kept, a remote broker), a persistent session that is not
+// asleep opens nothing: its CONNECT resumes the broker session, which
+// hands over what it queued.
 //
 // Invalid entries (reserved topic ids, out-of-range QoS) are skipped
 // rather than trusted.
@@ -188,11 +192,13 @@ func Restore(cfg Config, snap Snapshot) *Session {
 
 // onRestored restarts the timers and re-opens the upstream session of a
 // restored asleep or persistent client (see [Restore]).
-func (s *Session) onRestored(now time.Time, out []Effect) []Effect {
+func (s *Session) onRestored(now time.Time, kept bool, out []Effect) []Effect {
 	s.restored = false
 	s.lastRx = now
-	if s.state != Asleep && s.clean {
-		return out // nothing to keep: the gateway drops it
+	if s.state != Asleep && (s.clean || kept) {
+		// Nothing to keep (the gateway drops it), or the broker kept
+		// the session: the client's CONNECT resumes it.
+		return out
 	}
 	s.resub = true
 	s.park = s.state != Asleep

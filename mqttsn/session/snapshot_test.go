@@ -101,6 +101,28 @@ func TestRestorePersistentDisconnected(t *testing.T) {
 		sendEff(publishPkt(1, mqttsn.TopicIDNormal, 1, 1, "x")))
 }
 
+// TestRestoreKept: when the upstream kept the broker session, a restored
+// persistent Disconnected session opens nothing until its CONNECT; an
+// asleep one re-opens and re-subscribes all the same.
+func TestRestoreKept(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.connect(false, 30)
+	h.subscribe(1, "s/t", 1, 1)
+	snap := h.s.Snapshot()
+	r := &harness{t: t, s: Restore(Config{}, snap), now: t0}
+	r.expect("restored, kept", r.step(Event{Kind: EvRestored, Kept: true}))
+	r.expect("CONNECT", r.pkt(connectPkt("c1", false, false, 30)),
+		stateEff(Disconnected, Connecting), Effect{Kind: EffOpenUpstream, ClientID: "c1", KeepAlive: 30 * time.Second})
+	r.expect("opened: no re-subscription needed", r.step(Event{Kind: EvUpstreamOpened}),
+		sendEff(connackPkt(mqttsn.Accepted)), stateEff(Connecting, Active))
+
+	h.sleep(60)
+	r = &harness{t: t, s: Restore(Config{}, h.s.Snapshot()), now: t0}
+	r.expect("asleep, kept", r.step(Event{Kind: EvRestored, Kept: true}),
+		Effect{Kind: EffOpenUpstream, ClientID: "c1", KeepAlive: 30 * time.Second})
+	r.expect("opened", r.step(Event{Kind: EvUpstreamOpened}), subEff(0, "s/t", 1))
+}
+
 // TestRestoreConnectWhileOpening: a CONNECT that comes while the restored
 // upstream session is still opening uses it (CleanSession=false) or
 // replaces it with a clean one (CleanSession=true).
