@@ -149,7 +149,8 @@ type Failover struct {
 	// after every primary session close and every move to the primary.
 	testHook chan struct{}
 	stats    Stats
-	busy     int // spool appends in progress and replays in flight, over all clients
+	busy     int  // spool appends in progress and replays in flight, over all clients
+	refusing bool // the last spool append was refused
 }
 
 var _ bridge.Upstream = (*Failover)(nil)
@@ -478,14 +479,21 @@ func (f *Failover) spoolAppendHeld(c *client, m bridge.Message, done func(error)
 		func(_ spool.Entry, err error) {
 			f.mu.Lock()
 			f.addAppendingLocked(c, -1)
+			refusing := f.refusing
+			f.refusing = err != nil
 			if err != nil {
 				f.stats.Rejected++
 			} else {
 				f.stats.Spooled++
 			}
 			f.mu.Unlock()
-			if err != nil {
-				f.log.Warn().Err(err).Str("client_id", c.id).Str("topic", m.Topic).Msg("uplink message not spooled")
+			switch {
+			case err != nil && !refusing: // once per run of refusals
+				f.log.Warn().Err(err).Str("client_id", c.id).Str("topic", m.Topic).Msg("uplink messages not spooled: sensors get congestion")
+			case err != nil:
+				f.log.Debug().Err(err).Str("client_id", c.id).Str("topic", m.Topic).Msg("uplink message not spooled")
+			case refusing:
+				f.log.Info().Msg("spool accepts messages again")
 			}
 			f.wake()
 			done(err)
