@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -118,6 +119,10 @@ func FuzzSession(f *testing.F) {
 	f.Add([]byte{0, 2, 2, 0, 1, 0, 0, 0, 2, 0, 0, 0, 15, 0, 0, 0, 12, 2, 0, 6, 17, 1, 2, 0,
 		19, 0, 2, 0, 6, 1, 1, 0, 3, 1, 0, 0, 19, 1, 1, 0, 4, 0, 0, 0, 20, 0, 0, 0, 20, 0, 0, 0})
 	f.Add([]byte{0, 1, 1, 0, 15, 0, 0, 0, 5, 0, 1, 0, 7, 2, 0, 1, 16, 1, 0, 0, 7, 2, 0, 1, 10, 1, 0, 0})
+	// Asleep with a buffered message and a REGISTER in flight, restart,
+	// re-open, wake.
+	f.Add([]byte{0, 0, 0, 0, 15, 0, 0, 0, 12, 1, 0, 5, 19, 0, 1, 0, 3, 1, 0, 0, 19, 1, 1, 0,
+		0xFF, 0, 0, 0, 15, 0, 0, 0, 17, 0, 0, 0, 4, 1, 0, 0, 6, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pre := predef{1: "p/1", 2: "ab"}
 		s := New(Config{
@@ -130,6 +135,17 @@ func FuzzSession(f *testing.F) {
 		for len(data) >= 4 {
 			op, a, b, c := data[0], data[1], data[2], data[3]
 			data = data[4:]
+			if op == 0xFF {
+				// The gateway restarts: snapshot, JSON, restore.
+				s = fuzzRestart(t, s)
+				m.state = s.State()
+				m.reset()
+				ev := Event{Kind: EvRestored, Kept: a&1 == 1}
+				out = s.Step(now, ev, out[:0])
+				m.events++
+				m.check(s, now, ev, out)
+				continue
+			}
 			ev, ok := fuzzEvent(s, &now, op, a, b, c)
 			if !ok {
 				continue
@@ -142,6 +158,29 @@ func FuzzSession(f *testing.F) {
 			m.check(s, now, ev, out)
 		}
 	})
+}
+
+// fuzzRestart is what a gateway restart does to s.
+func fuzzRestart(t *testing.T, s *Session) *Session {
+	js, err := json.Marshal(s.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap Snapshot
+	if err := json.Unmarshal(js, &snap); err != nil {
+		t.Fatal(err)
+	}
+	r := Restore(s.cfg, snap)
+	if st := r.State(); st != Asleep && st != Disconnected {
+		t.Fatalf("restored %v", st)
+	}
+	if (s.state == Asleep || s.state == Awake) && s.sleep > 0 && r.State() != Asleep {
+		t.Fatalf("%v session restored %v", s.state, r.State())
+	}
+	if r.Queued() != s.Queued() {
+		t.Fatalf("restored %d queued, had %d", r.Queued(), s.Queued())
+	}
+	return r
 }
 
 // fuzzEvent builds an event from four fuzz bytes.
