@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -101,7 +102,7 @@ func TestBenchEndToEnd(t *testing.T) {
 					if stderr != "" {
 						t.Errorf("progress output on a non-terminal: %q", stderr)
 					}
-					if r.Gateway == nil || r.Gateway.Pid != gw.Pid() || r.Gateway.RSSMB <= 0 {
+					if r.Gateway == nil || r.Gateway.Pid != gw.Pid() || r.Gateway.RSSMB <= 0 || r.Gateway.UDPDrops < 0 {
 						t.Errorf("gateway figures missing: %+v", r.Gateway)
 					}
 					// Paced at these rates on loopback, QoS >= 1 loses nothing.
@@ -174,5 +175,41 @@ func TestReadProc(t *testing.T) {
 	}
 	if _, err := readProc(1 << 30); err == nil {
 		t.Error("readProc of a missing pid succeeded")
+	}
+}
+
+// TestUDPDrops overflows a socket that nobody reads and finds the drops in
+// /proc/net/udp.
+func TestUDPDrops(t *testing.T) {
+	rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if err := rc.SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	port := rc.LocalAddr().(*net.UDPAddr).Port
+	before, err := udpDrops(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := net.DialUDP("udp4", nil, rc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	for range 200 {
+		sc.Write(make([]byte, 1000))
+	}
+	after, err := udpDrops(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 100 {
+		t.Errorf("drops %d -> %d after 200 KB into a 4 KB buffer", before, after)
+	}
+	if _, err := udpDrops(0); err == nil {
+		t.Error("udpDrops found a socket on port 0")
 	}
 }

@@ -81,6 +81,9 @@ type Gateway struct {
 	// window: its cost, less sensitive than msg/s to what else the
 	// machine runs.
 	CPUMicrosPerMsg float64 `json:"cpu_us_per_msg,omitempty"`
+	// UDPDrops counts datagrams the kernel dropped because the gateway's
+	// socket buffer was full, during the run (gateway on this machine).
+	UDPDrops int64 `json:"udp_drops"`
 }
 
 // gatewayUse compares two samples.
@@ -102,3 +105,40 @@ func (g *Gateway) perMessage(a, b procSample, msgs int64) {
 func mb(b int64) float64 { return round2(float64(b) / (1 << 20)) }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// udpDrops returns the receive-buffer drops the kernel counted for the
+// UDP sockets bound to port (any address), from /proc/net/udp and udp6:
+// datagrams the gateway lost because it did not read them in time.
+func udpDrops(port int) (int64, error) {
+	var total int64
+	found := false
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 13 {
+				continue
+			}
+			_, p, ok := strings.Cut(fs[1], ":")
+			if !ok {
+				continue
+			}
+			if v, err := strconv.ParseUint(p, 16, 16); err != nil || int(v) != port {
+				continue
+			}
+			d, err := strconv.ParseInt(fs[len(fs)-1], 10, 64)
+			if err != nil {
+				continue
+			}
+			total += d
+			found = true
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("no udp socket on port %d", port)
+	}
+	return total, nil
+}

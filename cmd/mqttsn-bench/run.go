@@ -355,7 +355,7 @@ func writeText(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  %.2f KB/client", g.RSSPerClientKB)
 		}
 		if g.CPUMicrosPerMsg > 0 {
-			fmt.Fprintf(w, "  %.2f µs CPU/msg", g.CPUMicrosPerMsg)
+			fmt.Fprintf(w, "  %.2f µs CPU/msg  udp drops %d", g.CPUMicrosPerMsg, g.UDPDrops)
 		}
 		fmt.Fprintln(w)
 	}

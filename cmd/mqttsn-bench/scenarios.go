@@ -61,6 +61,7 @@ func (b *bench) publish(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	drops0, dropsErr := udpDrops(o.port)
 	start := time.Now()
 	end := start.Add(time.Duration(o.duration))
 	stop := b.progress(ctx, func() string {
@@ -83,6 +84,9 @@ func (b *bench) publish(ctx context.Context) (*Report, error) {
 	if o.pid != 0 {
 		rep.Gateway = gatewayUse(o.pid, before, after)
 		rep.Gateway.perMessage(before, after, rep.Sent)
+		if drops1, err := udpDrops(o.port); err == nil && dropsErr == nil {
+			rep.Gateway.UDPDrops = drops1 - drops0
+		}
 	}
 	return rep, nil
 }
