@@ -90,7 +90,10 @@
 // one commit (messages buffered for a sleeping client then, a
 // registration or subscription made then), and messages the upstream had
 // handed over that the gateway had not yet taken from its queue. A
-// graceful stop loses only the latter.
+// graceful stop takes in what is queued before its last write; it loses
+// only what the upstream hands over while it stops (a persistent broker
+// session keeps such messages; the embedded broker's own queue does not
+// survive).
 //
 // # What it does not do
 //

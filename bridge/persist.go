@@ -42,7 +42,8 @@ type clientPersist struct {
 // Kill -9 window: what changed in the last StateFlush plus the time of
 // one commit (an fsync) may be lost: a message buffered for a sleeping
 // client in that window, a registration or subscription made in it. A
-// graceful stop loses nothing.
+// graceful stop writes everything the sessions hold (see the package
+// documentation for messages still on their way from the upstream).
 type persister struct {
 	store    *state.Store
 	interval time.Duration
@@ -244,6 +245,9 @@ func (g *Gateway) stopPersist() {
 	if p.store == nil {
 		return
 	}
+	// Take in what the upstream already handed over (messages for
+	// sleeping clients), so that it is in the last snapshots.
+	g.handleUpstreamEvents()
 	p.timer.Stop()
 	g.flush(true)
 	p.cancel()
