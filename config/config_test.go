@@ -289,13 +289,14 @@ func TestValidateReportsAllAtOnce(t *testing.T) {
 	}
 }
 
-func TestUnimplementedFallback(t *testing.T) {
+// TestFallbackEnabled: offline fallback is implemented; an enabled
+// [fallback] with an upstream and a data_dir is valid.
+func TestFallbackEnabled(t *testing.T) {
 	c := Default()
 	c.Upstream.URL = "tcp://127.0.0.1:1883"
 	c.Fallback.Enabled = true
 	c.Fallback.DataDir = "/var/lib/snbridge"
-	err := c.Validate()
-	if err == nil || err.Error() != "fallback.enabled: offline fallback is not implemented in this build" {
+	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate() = %v", err)
 	}
 }
