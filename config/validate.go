@@ -82,11 +82,16 @@ func (c *Config) validateGateway(p *problems) {
 	if g.RetryInterval <= 0 {
 		p.add("gateway.retry_interval", "%s must be positive", g.RetryInterval)
 	}
-	if g.RetryCount < 0 {
-		p.add("gateway.retry_count", "%d must not be negative", g.RetryCount)
+	// N_retry: best practice 3..5 [MQTT-SN 1.2 §7.2 Table 30]; 0 would
+	// resend nothing, and the session layer would silently turn it into
+	// its default. [MQTT-SN 1.2 §6.13]
+	if g.RetryCount < 1 {
+		p.add("gateway.retry_count", "%d must be at least 1 (resends before a client is considered lost; the spec suggests 3..5)", g.RetryCount)
 	}
-	if g.SleepBuffer < 0 {
-		p.add("gateway.sleep_buffer", "%d must not be negative", g.SleepBuffer)
+	// A gateway that buffers nothing for a sleeping client does not support
+	// sleeping clients. [MQTT-SN 1.2 §6.14]
+	if g.SleepBuffer < 1 {
+		p.add("gateway.sleep_buffer", "%d must be at least 1 (messages kept per sleeping client)", g.SleepBuffer)
 	}
 }
 
@@ -101,7 +106,7 @@ func (c *Config) validateTransport(p *problems) {
 	listens := map[string]int{}
 	for i, u := range t.UDP {
 		path := fmt.Sprintf("transport.udp[%d]", i)
-		if key, ok := checkListen(p, path+".listen", u.Listen); ok && key != "" {
+		if key, ok := checkUDPListen(p, path+".listen", u.Listen); ok && key != "" {
 			if j, dup := listens[key]; dup {
 				p.add(path+".listen", "%q duplicates transport.udp[%d].listen", u.Listen, j)
 			} else {
@@ -182,6 +187,21 @@ func checkListen(p *problems, path, addr string) (string, bool) {
 		return "", true
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port)), true
+}
+
+// checkUDPListen checks a UDP listen address like checkListen but takes
+// no host name: the UDP transport binds ip:port, [ipv6]:port or :port, and
+// a name that passed here would fail only when the daemon starts.
+func checkUDPListen(p *problems, path, addr string) (string, bool) {
+	if addr != "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
+			if _, err := netip.ParseAddr(host); err != nil {
+				p.add(path, "%q: %q is not an IP address (UDP listen takes ip:port, [ipv6]:port or :port)", addr, host)
+				return "", false
+			}
+		}
+	}
+	return checkListen(p, path, addr)
 }
 
 // checkBroadcast checks a broadcast or multicast destination: an IP

@@ -126,6 +126,14 @@ func (c *Conn) setup(cfg Config, bcast netip.AddrPort, batch int) error {
 	return nil
 }
 
+// CheckListen reports whether [Listen] would take s as [Config].Listen:
+// ip:port, [ipv6]:port or :port, no host name. It opens nothing; config
+// validation is tested against it.
+func CheckListen(s string) error {
+	_, _, err := parseListen(s)
+	return err
+}
+
 // parseListen returns the socket network ("udp4", "udp6" or the dual-stack
 // "udp") and the address of a Listen string.
 func parseListen(s string) (string, netip.AddrPort, error) {
