@@ -61,11 +61,13 @@ type persister struct {
 // SessionKeeper is an optional interface of an [Upstream] whose broker
 // keeps persistent (CleanSession=false) sessions, with their
 // subscriptions and queued messages, while the gateway is stopped (a
-// remote broker in transparent mode). A restored persistent session that
-// is not asleep then leaves its broker session alone until the client
-// reconnects; otherwise (the embedded broker, aggregating mode) the
-// gateway re-opens it at start, re-subscribes and closes it without
-// discarding, so the broker keeps what arrives for the client.
+// remote broker in transparent mode). With a state store, a restored
+// persistent session that is not asleep then leaves its broker session
+// alone until the client reconnects. Otherwise (the embedded broker,
+// aggregating mode) the gateway re-opens it at start and re-subscribes,
+// and keeps persistent clients' upstream sessions open while they are
+// away (session.Config.HoldUpstream), so that their messages wait in
+// the saved sessions and survive a restart.
 type SessionKeeper interface {
 	KeepsSessions() bool
 }
@@ -106,6 +108,10 @@ func (g *Gateway) restoreSessions(now time.Time) {
 	if k, ok := g.cfg.Upstream.(SessionKeeper); ok {
 		kept = k.KeepsSessions()
 	}
+	// A broker that does not keep sessions across a restart: persistent
+	// clients' upstream sessions stay open while they are away, so that
+	// their messages wait in the (saved) sessions.
+	g.cfg.Session.HoldUpstream = !kept
 	for i := range recs {
 		r := &recs[i]
 		id := r.Snapshot.ClientID

@@ -276,7 +276,7 @@ func TestRestartPersistentClient(t *testing.T) {
 	s.stop() // the client stays connected as far as it knows
 
 	s = startSite(t, dir, s.addr.String())
-	s.log.wait(t, 0, "closing upstream session", `"client_id":"keeper"`) // re-subscribed and parked
+	s.log.wait(t, 0, `"component":"bridge/embedded"`, `"client_id":"keeper"`, "subscribed") // re-subscribed
 	bridgetest.Publish(t, s.url, "cmd/keeper", []byte("while away"), 1, false)
 
 	retained := make(chan bridgetest.Message, 1)
@@ -428,5 +428,47 @@ func TestRestartRemoteUpstream(t *testing.T) {
 	}
 	if m := <-slMsgs; string(m.Payload) != "retained" || !m.Retain || m.TopicID != slAck.TopicID {
 		t.Fatalf("sleeper got %+v", m)
+	}
+}
+
+// TestRestartPersistentAway: messages for a CleanSession=false client
+// that disconnected wait in its saved session (the embedded broker does
+// not keep sessions across restarts): published before the restart and
+// after it, they all arrive when it reconnects, in order.
+func TestRestartPersistentAway(t *testing.T) {
+	dir := t.TempDir()
+	s := startSite(t, dir, "127.0.0.1:0")
+	ctx := ctxT(t)
+	cfg := client.Config{ClientID: "away", KeepAlive: time.Minute, CleanSession: false}
+	sn, _ := snClient(t, s.addr, cfg)
+	must(t, "connect", sn.Connect(ctx))
+	ack, err := sn.Subscribe(ctx, client.FilterName("cmd/away"), 1)
+	must(t, "subscribe", err)
+	must(t, "disconnect", sn.Disconnect(ctx))
+	pub := bridgetest.Connect(t, s.url, nil)
+	bridgetest.PublishClient(t, pub, "cmd/away", []byte("before"), 1, false)
+	bridgetest.PublishClient(t, pub, "cmd/away", []byte("before-0"), 0, false) // kept: buffer_qos0 is on
+	s.log.wait(t, 0, `"client_id":"away"`, `"state":"disconnected"`, `"queued":2`, "session state saved")
+	s.stop()
+
+	s = startSite(t, dir, s.addr.String())
+	s.log.wait(t, 0, `"component":"bridge/embedded"`, `"client_id":"away"`, "subscribed")
+	bridgetest.Publish(t, s.url, "cmd/away", []byte("after"), 1, false)
+
+	sn2, msgs := snClient(t, s.addr, cfg)
+	must(t, "reconnect", sn2.Connect(ctx))
+	var got []string
+	for len(got) < 3 {
+		m := recvSN(t, msgs)
+		if m.TopicID != ack.TopicID {
+			t.Errorf("%q on topic id %d, want %d", m.Payload, m.TopicID, ack.TopicID)
+		}
+		got = append(got, string(m.Payload))
+		if string(m.Payload) == "after" {
+			break
+		}
+	}
+	if want := []string{"before", "before-0", "after"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -56,6 +56,13 @@ type Config struct {
 	// Predefined resolves predefined topic ids for this client (global
 	// table plus the client's own entries). Nil means none.
 	Predefined Predefined
+	// HoldUpstream keeps the upstream session of a persistent
+	// (CleanSession=false) client open while it is disconnected or lost,
+	// so that messages for it are queued in the Session (bounded by
+	// MaxQueue, and saved with its Snapshot) rather than in a broker
+	// that does not keep sessions across a restart of the gateway (the
+	// embedded one). (Added with persistence; additive.)
+	HoldUpstream bool
 }
 
 // Predefined is the table of predefined topic ids that applies to one

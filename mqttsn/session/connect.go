@@ -260,7 +260,7 @@ func (s *Session) onDisconnect(now time.Time, d *mqttsn.Disconnect, out []Effect
 	s.phase = phaseNone
 	s.pause()
 	s.awakeLeft = 0
-	out = s.closeUpstream(out)
+	out = s.releaseUpstream(out)
 	out = s.setState(Disconnected, out)
 	if s.clean {
 		s.discard()

@@ -183,6 +183,10 @@
 //     cannot be opened then, the next PINGREQ of the asleep client (or
 //     its CONNECT) tries again. [Session.Changes] tells the gateway when
 //     a new snapshot is worth saving.
+//   - With Config.HoldUpstream (a gateway whose broker does not keep
+//     sessions across its restarts) a persistent client's upstream
+//     session stays open while it is disconnected or lost, so its
+//     messages queue here and are saved with the snapshot.
 //   - Lost and Disconnected clients keep their data only when
 //     persistent (CleanSession=false). Their upstream session is closed
 //     (a persistent broker session queues their messages upstream), but

@@ -363,7 +363,7 @@ func (s *Session) lose(out []Effect) []Effect {
 			Retain:  s.will.Retain,
 		})
 	}
-	out = s.closeUpstream(out)
+	out = s.releaseUpstream(out)
 	out = s.setState(Lost, out)
 	if s.clean {
 		s.discard()
@@ -381,6 +381,15 @@ func (s *Session) abandonConnect(out []Effect) []Effect {
 		s.discard()
 	}
 	return out
+}
+
+// releaseUpstream closes the upstream session of a client that went
+// away, unless it is persistent and Config.HoldUpstream keeps it open.
+func (s *Session) releaseUpstream(out []Effect) []Effect {
+	if s.cfg.HoldUpstream && s.Persistent() {
+		return out
+	}
+	return s.closeUpstream(out)
 }
 
 // closeUpstream closes the client's upstream session, or arranges for an

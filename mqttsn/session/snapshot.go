@@ -201,7 +201,7 @@ func (s *Session) onRestored(now time.Time, kept bool, out []Effect) []Effect {
 		return out
 	}
 	s.resub = true
-	s.park = s.state != Asleep
+	s.park = s.state != Asleep && !s.cfg.HoldUpstream
 	return s.reopen(out)
 }
 

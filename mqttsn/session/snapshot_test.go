@@ -225,3 +225,36 @@ func TestRestoreRejectsBadData(t *testing.T) {
 }
 
 var errTest = errors.New("test: upstream down")
+
+// TestHoldUpstream: with Config.HoldUpstream a persistent client's
+// upstream session stays open while it is away, messages for it queue in
+// the session (and its snapshot), and its CONNECT gets them without a new
+// upstream session; a clean client's is closed as usual.
+func TestHoldUpstream(t *testing.T) {
+	cfg := Config{HoldUpstream: true}
+	h := newHarness(t, cfg)
+	h.connect(false, 30)
+	h.subscribe(1, "s/t", 1, 1)
+	h.expect("DISCONNECT: upstream kept", h.pkt(disconnectPkt(0)),
+		sendEff(typ(mqttsn.TypeDisconnect)), stateEff(Active, Disconnected))
+	h.expect("message queued", h.step(msgEv("s/t", "away", 1)))
+	if q := h.s.Snapshot().Queue; len(q) != 1 || string(q[0].Payload) != "away" {
+		t.Fatalf("snapshot queue %+v", q)
+	}
+	r := &harness{t: t, s: Restore(cfg, h.s.Snapshot()), now: t0.Add(time.Hour)}
+	open := Effect{Kind: EffOpenUpstream, ClientID: "c1", KeepAlive: 30 * time.Second}
+	r.expect("restored: re-opened", r.step(Event{Kind: EvRestored}), open)
+	r.expect("re-subscribed, not parked", r.step(Event{Kind: EvUpstreamOpened}), subEff(0, "s/t", 1))
+	r.expect("message after restart queued", r.step(msgEv("s/t", "later", 1)))
+	r.expect("CONNECT: accepted on the open upstream session", r.pkt(connectPkt("c1", false, false, 30)),
+		stateEff(Disconnected, Connecting), sendEff(connackPkt(mqttsn.Accepted)), stateEff(Connecting, Active),
+		sendEff(publishPkt(1, mqttsn.TopicIDNormal, 1, 1, "away")))
+	r.expect("PUBACK", r.pkt(pubackPkt(1, 1, mqttsn.Accepted)), sendEff(publishPkt(1, mqttsn.TopicIDNormal, 1, 2, "later")))
+	r.at(time.Hour + 46*time.Second)
+	r.expect("lost: upstream kept", r.step(Event{Kind: EvTick}), stateEff(Active, Lost))
+
+	c := newHarness(t, cfg)
+	c.connect(true, 30)
+	c.expect("clean DISCONNECT closes", c.pkt(disconnectPkt(0)),
+		sendEff(typ(mqttsn.TypeDisconnect)), closeEff(true), stateEff(Active, Disconnected))
+}
