@@ -271,12 +271,17 @@ func (b *bench) forEach(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// mqttClient connects a paho client to --broker.
-func (b *bench) mqttClient(role string) (mqtt.Client, error) {
+// mqttClient connects a paho client to --broker. onMessage, when not nil,
+// is its default publish handler: subscriptions made without a handler
+// reach it without paho's per-route topic matching.
+func (b *bench) mqttClient(role string, onMessage mqtt.MessageHandler) (mqtt.Client, error) {
 	opts := mqtt.NewClientOptions().AddBroker(b.o.broker).
 		SetClientID(fmt.Sprintf("mqttsn-bench-%s-%d", role, os.Getpid())).
 		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(true).
 		SetConnectTimeout(time.Duration(b.o.timeout)).SetMessageChannelDepth(10000)
+	if onMessage != nil {
+		opts.SetDefaultPublishHandler(onMessage)
+	}
 	c := mqtt.NewClient(opts)
 	if err := waitToken(c.Connect(), time.Duration(b.o.timeout)); err != nil {
 		return nil, fmt.Errorf("connect to broker %s: %w", b.o.broker, err)

@@ -163,6 +163,9 @@ type Client struct {
 	wbuf    []byte
 	ebuf    []byte
 	scratch mqttsn.Packet // QoS 0 and -1 PUBLISH, built in place: no allocation
+	bbuf    []byte        // PublishBatch: the encoded messages, back to back
+	bmsgs   [][]byte      // PublishBatch: one slice of bbuf per message
+	boffs   []int         // PublishBatch: where each message starts in bbuf
 
 	mu     sync.Mutex
 	waits  map[waitKey]*waiter
@@ -266,20 +269,11 @@ func (c *Client) sendLocked(p *mqttsn.Packet, to transport.Addr) error {
 	if !to.IsValid() {
 		to = c.cfg.Gateway
 	}
-	b, err := p.AppendBinary(c.wbuf[:0])
+	b, err := c.appendMessage(c.wbuf[:0], p)
 	if err != nil {
-		return fmt.Errorf("mqttsn client: encode %s: %w", p.Type, err)
+		return err
 	}
 	c.wbuf = b
-	if len(c.cfg.NodeID) > 0 {
-		e := mqttsn.Packet{Type: mqttsn.TypeEncapsulated, Encapsulated: mqttsn.Encapsulated{
-			Radius: c.cfg.Radius, NodeID: c.cfg.NodeID, Message: b,
-		}}
-		if b, err = e.AppendBinary(c.ebuf[:0]); err != nil {
-			return fmt.Errorf("mqttsn client: encapsulate %s: %w", p.Type, err)
-		}
-		c.ebuf = b
-	}
 	if c.cfg.Debug != nil {
 		c.cfg.Debug(Sent, p)
 	}
@@ -290,6 +284,32 @@ func (c *Client) sendLocked(p *mqttsn.Packet, to transport.Addr) error {
 		return fmt.Errorf("mqttsn client: send %s to %s: %w", p.Type, to, err)
 	}
 	return nil
+}
+
+// appendMessage appends the wire form of p to b, wrapped in Forwarder
+// Encapsulation when Config.NodeID is set. [MQTT-SN 1.2 §5.5] It needs
+// c.wmu (it uses ebuf).
+func (c *Client) appendMessage(b []byte, p *mqttsn.Packet) ([]byte, error) {
+	if len(c.cfg.NodeID) == 0 {
+		b2, err := p.AppendBinary(b)
+		if err != nil {
+			return b, fmt.Errorf("mqttsn client: encode %s: %w", p.Type, err)
+		}
+		return b2, nil
+	}
+	inner, err := p.AppendBinary(c.ebuf[:0])
+	if err != nil {
+		return b, fmt.Errorf("mqttsn client: encode %s: %w", p.Type, err)
+	}
+	c.ebuf = inner
+	e := mqttsn.Packet{Type: mqttsn.TypeEncapsulated, Encapsulated: mqttsn.Encapsulated{
+		Radius: c.cfg.Radius, NodeID: c.cfg.NodeID, Message: inner,
+	}}
+	b2, err := e.AppendBinary(b)
+	if err != nil {
+		return b, fmt.Errorf("mqttsn client: encapsulate %s: %w", p.Type, err)
+	}
+	return b2, nil
 }
 
 // msgID returns the next message id that no pending request uses.

@@ -656,3 +656,79 @@ func TestWakeRetryRestartsOnMessages(t *testing.T) {
 		}
 	})
 }
+
+// batchConn is a memConn that also sends batches, counting the calls.
+type batchConn struct {
+	*memConn
+	mu      sync.Mutex
+	batches []int
+}
+
+func (b *batchConn) WriteBatchTo(bs [][]byte, to transport.Addr) (int, error) {
+	b.mu.Lock()
+	b.batches = append(b.batches, len(bs))
+	b.mu.Unlock()
+	for i, m := range bs {
+		if _, err := b.WriteTo(m, to); err != nil {
+			return i, err
+		}
+	}
+	return len(bs), nil
+}
+
+func TestPublishBatch(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		batch bool
+		node  []byte
+	}{
+		{"batch writer", true, nil},
+		{"batch writer encapsulated", true, []byte{7, 7}},
+		{"plain conn", false, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, g := memPair()
+			var mu sync.Mutex
+			var got []string
+			r := startResponder(t, g, tt.node, func(p *mqttsn.Packet) []mqttsn.Packet {
+				if p.Type == mqttsn.TypePublish && p.Publish.Flags.QoS == mqttsn.QoS0 && p.Publish.TopicID == 3 {
+					mu.Lock()
+					got = append(got, string(p.Publish.Data))
+					mu.Unlock()
+				}
+				return nil
+			})
+			var conn transport.Conn = a
+			bc := &batchConn{memConn: a}
+			if tt.batch {
+				conn = bc
+			}
+			var sent int
+			c := Open(conn, Config{Gateway: g.local, NodeID: tt.node, Debug: func(d Direction, p *mqttsn.Packet) {
+				if d == Sent {
+					sent++
+				}
+			}})
+			defer c.Close()
+			payloads := [][]byte{[]byte("a"), []byte("b"), []byte("c")}
+			if err := c.PublishBatch(Registered(3), mqttsn.QoS0, false, payloads); err != nil {
+				t.Fatalf("PublishBatch: %v", err)
+			}
+			if err := c.PublishBatch(Registered(3), mqttsn.QoS1, false, payloads); err == nil {
+				t.Error("PublishBatch accepted QoS 1")
+			}
+			r.waitSeen(ctxT(t), 3)
+			mu.Lock()
+			defer mu.Unlock()
+			if d := cmp.Diff([]string{"a", "b", "c"}, got); d != "" {
+				t.Errorf("gateway got (-want +got):\n%s", d)
+			}
+			if tt.batch && (len(bc.batches) != 1 || bc.batches[0] != 3) {
+				t.Errorf("batches %v, want one of 3", bc.batches)
+			}
+			if sent != 3 {
+				t.Errorf("debug hook saw %d sent, want 3", sent)
+			}
+		})
+	}
+}

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/snbridge/snbridge/mqttsn"
@@ -224,6 +226,70 @@ func (c *Client) publish0(pub *mqttsn.Publish) error {
 	err := c.sendLocked(&c.scratch, transport.Addr{})
 	c.scratch.Publish.Data = nil // keep nothing of the caller's
 	return err
+}
+
+// BatchWriter is implemented by a [transport.Conn] that can send several
+// datagrams to one peer in one call, such as a UDP socket with
+// sendmmsg(2). It must send them in order and keep none of them.
+type BatchWriter interface {
+	WriteBatchTo(bs [][]byte, to transport.Addr) (int, error)
+}
+
+// PublishBatch sends each payload as a QoS 0 or -1 PUBLISH on topic, in
+// order, with one write when the Conn is a [BatchWriter] (else one per
+// message). It is for load generators: nothing is acknowledged, and the
+// payloads are not kept after it returns.
+func (c *Client) PublishBatch(topic Topic, qos mqttsn.QoS, retain bool, payloads [][]byte) error {
+	if qos != mqttsn.QoS0 && qos != mqttsn.QoSMinus1 {
+		return fmt.Errorf("mqttsn client: PublishBatch is for QoS 0 and -1, not %d", qos)
+	}
+	bw, ok := c.conn.(BatchWriter)
+	if !ok {
+		for _, pl := range payloads {
+			if err := c.Publish(context.Background(), topic, qos, retain, pl); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.scratch.Type = mqttsn.TypePublish
+	c.scratch.Publish = mqttsn.Publish{
+		Flags:   mqttsn.Flags{QoS: qos, Retain: retain, TopicIDType: topic.Type},
+		TopicID: topic.ID,
+	}
+	defer func() { c.scratch.Publish.Data = nil }()
+	c.bbuf, c.bmsgs = c.bbuf[:0], c.bmsgs[:0]
+	offs := c.boffs[:0]
+	for _, pl := range payloads {
+		c.scratch.Publish.Data = pl
+		start := len(c.bbuf)
+		b, err := c.appendMessage(c.bbuf, &c.scratch)
+		if err != nil {
+			return err
+		}
+		c.bbuf = b
+		offs = append(offs, start)
+		if c.cfg.Debug != nil {
+			c.cfg.Debug(Sent, &c.scratch)
+		}
+	}
+	c.boffs = offs
+	for i, start := range offs {
+		end := len(c.bbuf)
+		if i+1 < len(offs) {
+			end = offs[i+1]
+		}
+		c.bmsgs = append(c.bmsgs, c.bbuf[start:end:end])
+	}
+	if _, err := bw.WriteBatchTo(c.bmsgs, c.cfg.Gateway); err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			err = ErrClosed
+		}
+		return fmt.Errorf("mqttsn client: send %d PUBLISH to %s: %w", len(payloads), c.cfg.Gateway, err)
+	}
+	return nil
 }
 
 func (c *Client) publish1(ctx context.Context, p *mqttsn.Packet) error {

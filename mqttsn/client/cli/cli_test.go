@@ -109,3 +109,28 @@ func TestUDPConn(t *testing.T) {
 		t.Error("ReadFrom after Close succeeded")
 	}
 }
+
+func TestUDPWriteBatch(t *testing.T) {
+	lo := netip.MustParseAddrPort("127.0.0.1:1")
+	a, err := ListenUDP(lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ListenUDP(lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	to := transport.UDPAddr(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), b.LocalAddr().AddrPort().Port()))
+	if n, err := a.WriteBatchTo([][]byte{[]byte("one"), []byte("two"), []byte("three")}, to); n != 3 || err != nil {
+		t.Fatalf("WriteBatchTo = %d, %v", n, err)
+	}
+	buf := make([]byte, 16)
+	for _, want := range []string{"one", "two", "three"} {
+		n, _, err := b.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Errorf("ReadFrom = %q, %v; want %q", buf[:n], err, want)
+		}
+	}
+}

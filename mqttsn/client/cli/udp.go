@@ -5,18 +5,31 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
+	"golang.org/x/net/ipv4"
+
+	"github.com/snbridge/snbridge/mqttsn/client"
 	"github.com/snbridge/snbridge/transport"
 )
 
 // UDPConn is a client's UDP socket as a [transport.Conn]: one datagram per
-// read, no batching, safe for one reader and many writers.
+// read, safe for one reader and many writers. It also sends batches of
+// datagrams with one sendmmsg(2) on Linux ([UDPConn.WriteBatchTo]).
 type UDPConn struct {
 	uc    *net.UDPConn
 	local transport.Addr
+
+	bmu  sync.Mutex // guards pc, msgs, dst
+	pc   *ipv4.PacketConn
+	msgs []ipv4.Message
+	dst  *net.UDPAddr
 }
 
-var _ transport.Conn = (*UDPConn)(nil)
+var (
+	_ transport.Conn     = (*UDPConn)(nil)
+	_ client.BatchWriter = (*UDPConn)(nil)
+)
 
 // ListenUDP opens a UDP socket on an ephemeral port of the family of
 // gateway (IPv4 or IPv6).
@@ -59,6 +72,53 @@ func (c *UDPConn) WriteTo(b []byte, to transport.Addr) (int, error) {
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return c.uc.WriteToUDPAddrPort(b, ap)
+}
+
+// WriteBatchTo sends each of bs as one datagram to a KindUDP address, in
+// order, with as few system calls as the platform allows (sendmmsg on
+// Linux, for IPv4; one write per datagram otherwise). It returns how many
+// datagrams were sent.
+func (c *UDPConn) WriteBatchTo(bs [][]byte, to transport.Addr) (int, error) {
+	if to.Kind() != transport.KindUDP {
+		return 0, fmt.Errorf("udp: cannot send to %s", to)
+	}
+	ap := to.AddrPort()
+	if !c.local.AddrPort().Addr().Is4() || !ap.Addr().Unmap().Is4() {
+		for i, b := range bs {
+			if _, err := c.WriteTo(b, to); err != nil {
+				return i, err
+			}
+		}
+		return len(bs), nil
+	}
+	c.bmu.Lock()
+	defer c.bmu.Unlock()
+	if c.pc == nil {
+		c.pc = ipv4.NewPacketConn(c.uc)
+	}
+	if c.dst == nil || c.dst.AddrPort() != netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) {
+		c.dst = net.UDPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	for len(c.msgs) < len(bs) {
+		c.msgs = append(c.msgs, ipv4.Message{Buffers: make([][]byte, 1)})
+	}
+	ms := c.msgs[:len(bs)]
+	for i, b := range bs {
+		ms[i].Buffers[0] = b
+		ms[i].Addr = c.dst
+	}
+	sent := 0
+	for sent < len(ms) {
+		n, err := c.pc.WriteBatch(ms[sent:], 0)
+		if err != nil {
+			return sent, err
+		}
+		sent += n
+	}
+	for i := range ms {
+		ms[i].Buffers[0] = nil // keep nothing of the caller's
+	}
+	return sent, nil
 }
 
 // LocalAddr is the socket's address.
