@@ -133,8 +133,8 @@ stop_gateway() {
 }
 
 start_mosquitto
-printf '%-12s %-4s %10s %10s %8s %10s %9s %9s %9s %7s %8s\n' \
-	mode qos sent delivered loss% msg/s p50ms p99ms maxms cpu% rssMB
+printf '%-12s %-4s %10s %10s %8s %10s %9s %9s %9s %7s %8s %9s\n' \
+	mode qos sent delivered loss% msg/s p50ms p99ms maxms cpu% rssMB udpdrops
 for mode in $MODES; do
 	start_gateway "$mode"
 	for qos in $QOSES; do
@@ -153,7 +153,8 @@ for mode in $MODES; do
 			/"max":/ {gsub(/[^0-9.]/,"",$2); mx=$2}
 			/"cpu_percent":/ {gsub(/[^0-9.]/,"",$2); cpu=$2}
 			/"rss_mb":/ {gsub(/[^0-9.]/,"",$2); rss=$2}
-			END {printf "%-12s %-4s %10s %10s %8s %10s %9s %9s %9s %7s %8s\n", mode, qos, sent, del, loss, rate, p50, p99, mx, cpu, rss}
+			/"udp_drops":/ {gsub(/[^0-9.]/,"",$2); drops=$2}
+			END {printf "%-12s %-4s %10s %10s %8s %10s %9s %9s %9s %7s %8s %9s\n", mode, qos, sent, del, loss, rate, p50, p99, mx, cpu, rss, drops}
 		' "$report"
 		if ! grep -q '"delivered"' "$report"; then
 			echo "bench-e2e: no report for $mode QoS $qos" >&2
