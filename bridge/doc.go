@@ -85,6 +85,11 @@
 // (see [session.Restore]): a sleeping client wakes with PINGREQ, from its
 // old address or a new one, and gets its buffer; the upstream sessions
 // are re-opened and their subscriptions re-made before the loop serves.
+// Unless the upstream keeps persistent sessions itself ([SessionKeeper]:
+// a remote broker in transparent mode), persistent clients' upstream
+// sessions also stay open while the clients are away, so that messages
+// for them wait in their saved sessions rather than in the embedded
+// broker's memory.
 //
 // What a kill -9 can lose: changes of the last StateFlush interval plus
 // one commit (messages buffered for a sleeping client then, a

@@ -128,6 +128,7 @@ func FuzzSession(f *testing.F) {
 		s := New(Config{
 			RetryInterval: 10 * time.Second, RetryCount: 2, SleepBuffer: 3, MaxQueue: 4,
 			MaxTopics: 4, MaxInflight: 2, MaxPacket: 40, BufferQoS0: len(data)%2 == 0, Predefined: pre,
+			HoldUpstream: len(data)%3 == 0,
 		})
 		m := &fuzzModel{t: t}
 		now := t0
