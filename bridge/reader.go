@@ -51,7 +51,8 @@ type inbound struct {
 	r          *reader
 	key        clientKey
 	radius     uint8
-	badConnect bool // a CONNECT to refuse: invalid ClientId or ProtocolId
+	badConnect bool  // a CONNECT to refuse: invalid ClientId or ProtocolId
+	badErr     error // why badConnect, for the log
 	buf        []byte
 	small      [smallBuf]byte
 	pkt        mqttsn.Packet
@@ -106,18 +107,22 @@ func (r *reader) run(ctx context.Context) {
 		if ib == nil {
 			return
 		}
-		if n <= smallBuf {
-			ib.buf = ib.small[:n]
-		} else {
-			ib.buf = make([]byte, n)
-		}
-		copy(ib.buf, scratch[:n])
 		ib.key = clientKey{tr: r.tr, addr: from}
-		if err := r.parse(ib); err != nil {
+		if err := r.fill(ib, scratch[:n]); err != nil {
+			if errors.Is(err, errNodeIDTooLong) {
+				g.stats.unsupportedNodeIDs.Add(1)
+			}
 			g.stats.malformed.Add(1)
 			g.badLog.Warn().Err(err).Int("transport", r.tr).Stringer("addr", from).Int("len", n).Msg("malformed datagram dropped")
 			ib.release()
 			continue
+		}
+		if ib.key.encap {
+			g.stats.encapsulatedIn.Add(1)
+		}
+		if ib.badConnect {
+			g.badLog.Info().Err(ib.badErr).Stringer("addr", from).Msg("CONNECT refused")
+			ib.badErr = nil
 		}
 		if !r.hand(ctx, ib) {
 			return
@@ -156,28 +161,53 @@ func (r *reader) hand(ctx context.Context, ib *inbound) bool {
 	}
 }
 
+// fill parses the datagram data, which lives in the reader's scratch
+// buffer, into ib and gives ib a buffer of its own holding the octets
+// its packet aliases. A short datagram is copied into ib's inline buffer
+// first and parsed there. A long one is parsed in place first, so that
+// noise is dropped without allocating; only when it parses is it copied
+// into a buffer of its own and parsed again there (parsing has no side
+// effects but on ib, and gives the same result on the same octets).
+func (r *reader) fill(ib *inbound, data []byte) error {
+	if len(data) <= smallBuf {
+		ib.buf = ib.small[:len(data)]
+		copy(ib.buf, data)
+		return r.parse(ib)
+	}
+	ib.buf = data
+	err := r.parse(ib)
+	ib.buf = nil
+	if err != nil {
+		return err
+	}
+	ib.buf = make([]byte, len(data))
+	copy(ib.buf, data)
+	return r.parse(ib)
+}
+
 // parse parses ib.buf into ib.pkt, unwrapping Forwarder Encapsulation:
 // the client is then the (forwarder, node id) pair. [MQTT-SN 1.2 §5.5]
 // A CONNECT that parses but for its ClientId or ProtocolId comes through
-// with badConnect set, to be refused with a CONNACK.
+// with badConnect set (and the reason in badErr), to be refused with a
+// CONNACK. parse changes nothing but ib: the caller counts and logs.
 func (r *reader) parse(ib *inbound) error {
-	ib.badConnect = false
+	ib.badConnect, ib.badErr = false, nil
+	ib.key.encap, ib.key.node, ib.radius = false, nodeKey{}, 0
 	if err := mqttsn.Parse(ib.buf, &ib.pkt); err != nil {
-		return r.connectError(ib, err)
+		return connectError(ib, err)
 	}
 	if ib.pkt.Type != mqttsn.TypeEncapsulated {
 		return nil
 	}
 	e := &ib.pkt.Encapsulated
 	if len(e.NodeID) > maxNodeID {
-		r.g.stats.unsupportedNodeIDs.Add(1)
 		return errNodeIDTooLong
 	}
 	ib.key.encap = true
 	ib.key.node.set(e.NodeID)
 	ib.radius = e.Radius
 	if err := mqttsn.Parse(e.Message, &ib.pkt); err != nil {
-		if r.connectError(ib, err) == nil {
+		if connectError(ib, err) == nil {
 			return nil
 		}
 		return fmt.Errorf("encapsulated message: %w", err)
@@ -185,19 +215,18 @@ func (r *reader) parse(ib *inbound) error {
 	if ib.pkt.Type == mqttsn.TypeEncapsulated {
 		return errNestedEncapsulation
 	}
-	r.g.stats.encapsulatedIn.Add(1)
 	return nil
 }
 
-// connectError returns nil, setting ib.badConnect, when err rejects only
-// the ClientId or ProtocolId of a CONNECT; otherwise it returns err.
-func (r *reader) connectError(ib *inbound, err error) error {
+// connectError returns nil, setting ib.badConnect and ib.badErr, when err
+// rejects only the ClientId or ProtocolId of a CONNECT; otherwise it
+// returns err.
+func connectError(ib *inbound, err error) error {
 	var pe *mqttsn.ParseError
 	if errors.As(err, &pe) && pe.Type == mqttsn.TypeConnect &&
 		(errors.Is(err, mqttsn.ErrClientID) || errors.Is(err, mqttsn.ErrProtocolID)) {
-		ib.badConnect = true
+		ib.badConnect, ib.badErr = true, err
 		ib.pkt.Type = mqttsn.TypeConnect
-		r.g.badLog.Info().Err(err).Stringer("addr", ib.key.addr).Msg("CONNECT refused")
 		return nil
 	}
 	return err
