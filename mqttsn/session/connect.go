@@ -289,8 +289,14 @@ func (s *Session) onPingreq(now time.Time, out []Effect) []Effect {
 		s.awakeLeft = s.queue.len()
 		return s.pump(now, out)
 	}
-	// Awake: a retransmitted PINGREQ; the delivery in flight has its own
-	// retry timer, and PINGRESP follows the last buffered message.
+	// Awake: a retransmitted PINGREQ. A delivery in flight has its own
+	// retry timer, and PINGRESP follows the last buffered message. With
+	// nothing in flight the deliveries are held for a SUBACK from the
+	// upstream: answer now rather than leave the client waiting; the
+	// rest of the buffer waits for the next wake-up.
+	if s.state == Awake && (!s.cur.active || s.cur.paused) {
+		return s.finishAwake(now, out)
+	}
 	return out
 }
 
@@ -300,6 +306,7 @@ func (s *Session) onPingreq(now time.Time, out []Effect) []Effect {
 // asleep and restart the sleep timer again after having sent the PINGRESP"
 func (s *Session) finishAwake(now time.Time, out []Effect) []Effect {
 	out = sendType(out, mqttsn.TypePingresp)
+	s.awakeLeft = 0
 	s.lastRx = now
 	return s.setState(Asleep, out)
 }

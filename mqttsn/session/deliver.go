@@ -141,10 +141,10 @@ func (s *Session) start(now time.Time, m message, out []Effect) []Effect {
 		s.stats.Rejected++
 		return out
 	}
-	if msgLen(5+len(m.Payload)) > s.cfg.MaxPacket {
+	if n := msgLen(5 + len(m.Payload)); n > s.cfg.MaxPacket {
 		// [MQTT-SN 1.2 §6.10] "the gateway silently aborts the publish
 		// procedure"
-		s.stats.TooLarge++
+		s.noteTooLarge(m.Topic, n)
 		return out
 	}
 	id, t, known := s.topicFor(m.Topic)
@@ -152,9 +152,9 @@ func (s *Session) start(now time.Time, m message, out []Effect) []Effect {
 	if known {
 		return s.publish(now, out)
 	}
-	if msgLen(4+len(m.Topic)) > s.cfg.MaxPacket {
+	if n := msgLen(4 + len(m.Topic)); n > s.cfg.MaxPacket {
 		s.cur = delivery{}
-		s.stats.TooLarge++
+		s.noteTooLarge(m.Topic, n)
 		return out
 	}
 	var rc mqttsn.ReturnCode

@@ -71,7 +71,8 @@
 //     from the client restarts the timer; keep-alive 0 is not
 //     supervised. While asleep only the sleep timer runs; while awake
 //     only retransmission timers run (§6.14: the sleep timer is stopped
-//     by PINGREQ and restarted after PINGRESP).
+//     by PINGREQ and restarted after PINGRESP), except when nothing is
+//     in flight (see the awake rules below).
 //   - Invalid topic names or filters (REGISTER with a wildcard, SUBSCRIBE
 //     with a malformed filter, WILLTOPICUPD with a wildcard) are
 //     rejected with 0x02 "invalid topic ID", the spec's only
@@ -128,7 +129,9 @@
 //     session and are never 0. The queue is bounded by MaxQueue while
 //     active and SleepBuffer while asleep or awake; overflow drops the
 //     oldest message and counts it (Stats.Overflow). Messages whose
-//     REGISTER or PUBLISH exceeds MaxPacket are dropped silently (§6.10).
+//     REGISTER or PUBLISH exceeds MaxPacket are dropped silently (§6.10)
+//     towards the client, counted in Stats.TooLarge; [Session.LastTooLarge]
+//     tells the gateway which one, for its log.
 //   - Retransmission (§6.13): REGISTER, QoS 1/2 PUBLISH (with DUP) and
 //     PUBREL are re-sent every T_retry, up to N_retry times; at the next
 //     timeout the client is Lost (will published). No retries run while
@@ -148,9 +151,16 @@
 //     (acknowledged for QoS 1/2); then the client is asleep again and the
 //     sleep timer restarts. Messages arriving during the awake period
 //     wait for the next wake-up, so that an awake period always ends. A
-//     PINGREQ while already awake is ignored (the delivery in flight has
-//     its own retry timer). CONNECT while asleep or awake makes the client
-//     active and (with CleanSession=false) delivers everything buffered.
+//     PINGREQ while already awake is ignored when a delivery is in
+//     flight (it has its own retry timer). When nothing is in flight
+//     (deliveries held because a SUBSCRIBE the client sent while asleep
+//     still waits for the upstream), a repeated PINGREQ ends the awake
+//     period at once with PINGRESP, and so does the sleep timer's time
+//     (sleep duration plus tolerance after the last packet), rather than
+//     losing the client: the upstream, not the client, is late. The held
+//     messages stay buffered for the next wake-up. CONNECT while asleep
+//     or awake makes the client active and (with CleanSession=false)
+//     delivers everything buffered.
 //   - DISCONNECT while Connecting is always a plain DISCONNECT. Closing
 //     the upstream session (DISCONNECT, loss, a CONNECT that needs a
 //     fresh upstream) forgets the SUBSCRIBE/UNSUBSCRIBE requests and

@@ -167,7 +167,8 @@ type Session struct {
 	awakeLeft int // messages still to deliver in this awake period
 	lastMsgID uint16
 
-	stats Stats
+	stats    Stats
+	tooLarge dropNote // the last message counted in stats.TooLarge
 
 	// Persistence (see snapshot.go).
 	changes   uint64 // grows with every Step that may change the Snapshot
@@ -280,7 +281,11 @@ func (s *Session) NextDeadline() time.Time {
 		}
 		d = earliest(d, s.retryDeadline())
 	case Awake:
-		d = s.retryDeadline()
+		if d = s.retryDeadline(); d.IsZero() {
+			// Nothing in flight (deliveries held for a SUBACK): the
+			// awake period ends at the sleep timer's time anyway.
+			d = s.lastRx.Add(tolerance(s.sleep))
+		}
 	case Asleep:
 		d = s.lastRx.Add(tolerance(s.sleep))
 	case Connecting:
@@ -321,6 +326,15 @@ func (s *Session) onTick(now time.Time, out []Effect) []Effect {
 		}
 		return s.retry(now, out)
 	case Awake:
+		if !s.cur.active || s.cur.paused {
+			// Deliveries held (a SUBSCRIBE still waits for the upstream)
+			// for as long as the client may sleep: close the awake
+			// period; what is left waits for the next wake-up.
+			if !now.Before(s.lastRx.Add(tolerance(s.sleep))) {
+				return s.finishAwake(now, out)
+			}
+			return out
+		}
 		return s.retry(now, out)
 	case Asleep:
 		// [MQTT-SN 1.2 §6.14] "If the server/gateway does not receive any

@@ -229,6 +229,13 @@ func TestSleepingClientServedWhenItPublishes(t *testing.T) {
 // returning the payloads in delivery order.
 func (h *harness) deliverAll(effs []Effect) []string {
 	h.t.Helper()
+	return h.deliverAllWith(effs, nil)
+}
+
+// deliverAllWith is deliverAll that calls onPublish after each PUBLISH
+// received, before acknowledging it (to step events mid-delivery).
+func (h *harness) deliverAllWith(effs []Effect, onPublish func(n int)) []string {
+	h.t.Helper()
 	var got []string
 	for range 10000 {
 		var next []Effect
@@ -244,6 +251,9 @@ func (h *harness) deliverAll(effs []Effect) []string {
 				next = append(next, h.pkt(regackPkt(p.Register.TopicID, p.Register.MsgID, mqttsn.Accepted))...)
 			case mqttsn.TypePublish:
 				got = append(got, string(p.Publish.Data))
+				if onPublish != nil {
+					onPublish(len(got))
+				}
 				switch p.Publish.Flags.QoS {
 				case mqttsn.QoS1:
 					next = append(next, h.pkt(pubackPkt(p.Publish.TopicID, p.Publish.MsgID, mqttsn.Accepted))...)
@@ -263,31 +273,126 @@ func (h *harness) deliverAll(effs []Effect) []string {
 	return nil
 }
 
-// Test100BufferedAcrossSleepCycles: 100 messages of mixed QoS on several
-// topics, published while the client sleeps and wakes repeatedly, arrive
-// complete and in order, each wake-up ending with PINGRESP.
+// Test100BufferedAcrossSleepCycles: with the default SleepBuffer (100),
+// 100 messages of mixed QoS on several topics buffered during ONE sleep
+// are all delivered at the next wake-up, in order, PINGRESP last; the
+// messages that arrive during an awake period wait for the next one and
+// are delivered then, in order; nothing is dropped. [MQTT-SN 1.2 §6.14]
 func Test100BufferedAcrossSleepCycles(t *testing.T) {
-	h := newHarness(t, Config{SleepBuffer: 200, BufferQoS0: true})
+	h := newHarness(t, Config{BufferQoS0: true})
+	if h.s.cfg.SleepBuffer != DefaultSleepBuffer || DefaultSleepBuffer != 100 {
+		t.Fatalf("SleepBuffer %d, want the default 100", h.s.cfg.SleepBuffer)
+	}
 	h.connect(false, 0)
 	h.subscribe(1, "s/#", 2, 0)
 	h.sleep(60)
-	var want, got []string
 	n := 0
-	for cycle := range 4 {
-		for range 25 {
-			p := fmt.Sprintf("m%03d", n)
-			want = append(want, p)
-			h.step(msgEv(fmt.Sprintf("s/%d", n%7), p, mqttsn.QoS(n%3)))
-			n++
-		}
+	var arrived []string // in arrival order, not yet delivered
+	arrive := func() {
+		p := fmt.Sprintf("m%03d", n)
+		arrived = append(arrived, p)
+		h.step(msgEv(fmt.Sprintf("s/%d", n%7), p, mqttsn.QoS(n%3)))
+		n++
+	}
+	for range 100 {
+		arrive()
+	}
+	if h.s.Queued() != 100 {
+		t.Fatalf("Queued = %d, want 100 buffered in one sleep", h.s.Queued())
+	}
+	var all []string
+	for cycle := range 3 {
+		want := arrived
+		arrived = nil
 		h.at(time.Duration(cycle+1) * 30 * time.Second)
-		effs := h.pkt(pingreqPkt("c1"))
-		got = append(got, h.deliverAll(effs)...)
+		// Every 10th delivery of the first two wake-ups, a new message
+		// arrives while the client is awake.
+		got := h.deliverAllWith(h.pkt(pingreqPkt("c1")), func(k int) {
+			if cycle < 2 && k%10 == 0 {
+				arrive()
+			}
+		})
 		h.wantState(Asleep)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("wake-up %d delivered out of order, incomplete or too much:\n got %v\nwant %v", cycle, got, want)
+		}
+		all = append(all, got...)
+		if cycle == 0 {
+			for range 5 { // and some more while asleep
+				arrive()
+			}
+		}
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("delivered out of order or incomplete:\n got %v\nwant %v", got, want)
+	if len(all) != n || n != 100+10+5+1 {
+		t.Fatalf("%d delivered of %d published", len(all), n)
 	}
+	if d := h.s.Dropped(); d != 0 {
+		t.Fatalf("Dropped = %d", d)
+	}
+}
+
+// TestSleepAwakeWaitingForSuback: a client that subscribed while asleep
+// and wakes before the upstream answered has its deliveries held (the
+// SUBACK must come first). The awake period still ends: a repeated
+// PINGREQ is answered with PINGRESP at once, and without one the sleep
+// timer's time (the sleep duration plus tolerance after the PINGREQ)
+// ends it with PINGRESP; the held messages wait for the next wake-up.
+// [MQTT-SN 1.2 §6.14]
+func TestSleepAwakeWaitingForSuback(t *testing.T) {
+	setup := func(t *testing.T) *harness {
+		h := newHarness(t, Config{})
+		h.connect(false, 0)
+		h.subscribe(1, "a/b", 1, 1)
+		h.sleep(60)
+		h.step(msgEv("a/b", "1", 1))
+		h.at(10 * time.Second)
+		h.expect("SUBSCRIBE while asleep", h.pkt(subscribePkt(1, mqttsn.TopicIDNormal, 2, "c/#", 0)), subEff(2, "c/#", 1))
+		h.at(20 * time.Second)
+		h.expect("PINGREQ: deliveries held for the SUBACK", h.pkt(pingreqPkt("c1")), stateEff(Asleep, Awake))
+		if d := h.s.NextDeadline(); !d.Equal(t0.Add(110 * time.Second)) {
+			t.Fatalf("awake with nothing in flight: NextDeadline = %v, want 110s", d.Sub(t0))
+		}
+		return h
+	}
+	// After the SUBACK, the next wake-up delivers the held message.
+	finish := func(h *harness, at time.Duration) {
+		h.t.Helper()
+		h.expect("SUBACK while asleep", h.step(Event{Kind: EvSubscribed, MsgID: 2, Granted: 1}),
+			sendEff(subackPkt(1, 0, 2, mqttsn.Accepted)))
+		h.at(at)
+		h.expect("next wake", h.pkt(pingreqPkt("c1")), stateEff(Asleep, Awake), sendEff(publishPkt(1, mqttsn.TopicIDNormal, 1, 1, "1")))
+		h.expect("PUBACK", h.pkt(pubackPkt(1, 1, mqttsn.Accepted)), sendEff(typ(mqttsn.TypePingresp)), stateEff(Awake, Asleep))
+	}
+	t.Run("repeated PINGREQ", func(t *testing.T) {
+		h := setup(t)
+		h.at(30 * time.Second)
+		h.expect("PINGREQ again", h.pkt(pingreqPkt("c1")), sendEff(typ(mqttsn.TypePingresp)), stateEff(Awake, Asleep))
+		if d := h.s.NextDeadline(); !d.Equal(t0.Add(120 * time.Second)) {
+			t.Fatalf("sleep timer not restarted: NextDeadline = %v", d.Sub(t0))
+		}
+		finish(h, 60*time.Second)
+	})
+	t.Run("timer", func(t *testing.T) {
+		h := setup(t)
+		h.at(110*time.Second - 1)
+		h.expect("not yet", h.step(Event{Kind: EvTick}))
+		h.at(110 * time.Second)
+		h.expect("tick", h.step(Event{Kind: EvTick}), sendEff(typ(mqttsn.TypePingresp)), stateEff(Awake, Asleep))
+		if d := h.s.NextDeadline(); !d.Equal(t0.Add(200 * time.Second)) {
+			t.Fatalf("sleep timer not restarted: NextDeadline = %v", d.Sub(t0))
+		}
+		finish(h, 150*time.Second)
+	})
+	t.Run("SUBACK while awake", func(t *testing.T) {
+		h := setup(t)
+		h.at(21 * time.Second)
+		h.expect("SUBACK releases the delivery", h.step(Event{Kind: EvSubscribed, MsgID: 2, Granted: 1}),
+			sendEff(subackPkt(1, 0, 2, mqttsn.Accepted)), sendEff(publishPkt(1, mqttsn.TopicIDNormal, 1, 1, "1")))
+		if d := h.s.NextDeadline(); !d.Equal(t0.Add(21*time.Second + DefaultRetryInterval)) {
+			t.Fatalf("NextDeadline = %v, want the retry timer", d.Sub(t0))
+		}
+		h.expect("PUBACK", h.pkt(pubackPkt(1, 1, mqttsn.Accepted)), sendEff(typ(mqttsn.TypePingresp)), stateEff(Awake, Asleep))
+	})
 }
 
 func TestBufferedQoS2Delivery(t *testing.T) {
