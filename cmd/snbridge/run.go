@@ -10,8 +10,10 @@ import (
 
 	"github.com/snbridge/snbridge/bridge"
 	"github.com/snbridge/snbridge/bridge/embedded"
+	"github.com/snbridge/snbridge/bridge/failover"
+	"github.com/snbridge/snbridge/bridge/paho"
+	"github.com/snbridge/snbridge/bridge/spool"
 	"github.com/snbridge/snbridge/config"
-	"github.com/snbridge/snbridge/mqttsn/session"
 	"github.com/snbridge/snbridge/transport"
 	"github.com/snbridge/snbridge/transport/udp"
 	"github.com/snbridge/snbridge/transport/xbee"
@@ -19,12 +21,18 @@ import (
 
 // run wires a validated configuration into running parts: transports,
 // the embedded broker (always, with its [broker] listener), the upstream
-// (the remote broker through paho when [upstream] url is set, the
-// embedded broker otherwise) and the gateway. It returns when ctx is
-// cancelled (nil) or when a part fails (its error, after stopping the
-// others).
+// and the gateway. The upstream is the embedded broker when no [upstream]
+// url is set (standalone), the remote broker through paho otherwise, and
+// with [fallback] enabled a failover over both: the remote broker while
+// it is reachable, the embedded broker and a durable spool in data_dir
+// while it is not (bridge/failover). It returns when ctx is cancelled
+// (nil) or when a part fails (its error, after stopping the others).
 func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
-	conns, runners, err := openTransports(cfg, log)
+	p, err := newPlan(cfg, log)
+	if err != nil {
+		return err
+	}
+	conns, runners, stats, err := openTransports(p)
 	if err != nil {
 		return err
 	}
@@ -34,34 +42,56 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return err
 	}
 	defer closeState(st, log) // after every part has stopped
-	broker, err := embedded.New(embedded.Config{
-		Listen:    cfg.Broker.Listen,
-		StorePath: brokerStore,
-		Logger:    log,
-	})
+	bc := p.Broker
+	bc.StorePath = brokerStore
+	broker, err := embedded.New(bc)
 	if err != nil {
 		closeAll(conns)
 		return fmt.Errorf("embedded broker: %w", err)
 	}
+	stats = append(stats, statsSource{Msg: "embedded broker stats", Snapshot: func() any {
+		return struct{ PendingDropped uint64 }{broker.Dropped()}
+	}})
 	parts := append([]func(context.Context) error{broker.Run}, runners...)
 	var up bridge.Upstream = broker
-	if !cfg.Standalone() {
-		remote, err := newRemote(cfg, log)
+	if p.Remote != nil {
+		paho.SetLogger(log)
+		remote, err := paho.New(*p.Remote)
 		if err != nil {
 			closeAll(conns)
-			return err
+			return fmt.Errorf("upstream: %w", err)
 		}
+		stats = append(stats, statsSource{Msg: "upstream stats", Snapshot: func() any {
+			return struct{ PendingDropped uint64 }{remote.Dropped()}
+		}})
 		up = remote
-		parts = append(parts, remote.Run)
+		if p.Failover == nil {
+			parts = append(parts, remote.Run)
+		} else {
+			f, sp, err := newFailover(p.Failover, remote, broker)
+			if err != nil {
+				closeAll(conns)
+				return err
+			}
+			defer closeSpool(sp, log) // after f.Run has returned (g.Wait below)
+			up = f
+			parts = append(parts, f.Run) // runs remote.Run and the spool's Run too
+			stats = append(stats,
+				statsSource{Msg: "failover stats", Tags: func(e *zerolog.Event) { e.Str("upstream", f.Status()) },
+					Snapshot: func() any { return f.Stats() }},
+				statsSource{Msg: "spool stats", Snapshot: func() any { return sp.Stats() }})
+		}
 	}
-	gcfg := gatewayConfig(cfg, conns, up, log)
-	gcfg.State = st
+	gcfg := p.Gateway
+	gcfg.Transports, gcfg.Upstream, gcfg.State = conns, up, st
 	gw, err := bridge.New(gcfg)
 	if err != nil {
 		closeAll(conns)
 		return err
 	}
 	parts = append(parts, gw.Run)
+	stats = append([]statsSource{{Msg: "gateway stats", Snapshot: func() any { return gw.Stats() }}}, stats...)
+	parts = append(parts, func(ctx context.Context) error { return reportStats(ctx, log, statsInterval, stats) })
 
 	g, ctx := errgroup.WithContext(ctx)
 	for _, run := range parts {
@@ -70,97 +100,86 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	select {
 	case <-broker.Started(): // the local MQTT listener is bound
 	case <-ctx.Done(): // a part failed (or a signal came); Wait says which
-		return g.Wait()
+		err := g.Wait()
+		logAllStats(log, stats)
+		return err
 	}
 	log.Info().Int("transports", len(conns)).Bool("standalone", cfg.Standalone()).
-		Str("mode", cfg.Gateway.Mode).Str("broker_listen", cfg.Broker.Listen).Msg("snbridge running")
+		Bool("fallback", p.Failover != nil).Str("mode", cfg.Gateway.Mode).
+		Str("broker_listen", broker.Addr()).Msg("snbridge running")
 	err = g.Wait()
-	logStats(log, gw.Stats())
+	logAllStats(log, stats)
 	return err
 }
 
-// logStats logs the gateway's counters once, at shutdown.
-func logStats(log zerolog.Logger, s bridge.Stats) {
-	log.Info().Uint64("datagrams_in", s.DatagramsIn).Uint64("packets_out", s.PacketsOut).
-		Uint64("malformed", s.Malformed).Uint64("unknown_client", s.UnknownClient).
-		Uint64("sessions_opened", s.SessionsOpened).Uint64("clients_rejected", s.ClientsRejected).
-		Uint64("qos_minus1_in", s.QoSMinus1In).Uint64("qos_minus1_dropped", s.QoSMinus1Dropped).
-		Uint64("deliveries_dropped", s.DeliveriesDropped).Uint64("wills_published", s.WillsPublished).
-		Uint64("send_errors", s.SendErrors).Uint64("upstream_errors", s.UpstreamErrors).
-		Msg("gateway stats")
+// newFailover opens the spool and builds the failover over the remote
+// broker (primary) and the embedded one (fallback); the caller runs the
+// failover (which runs the spool and the remote upstream) and closes the
+// spool after that Run has returned.
+func newFailover(fp *failoverPlan, remote *paho.Upstream, broker *embedded.Broker) (*failover.Failover, *spool.Spool, error) {
+	sp, err := spool.Open(fp.Spool)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fallback spool: %w", err)
+	}
+	probe, err := failover.NewProbe(fp.Probe)
+	if err != nil {
+		_ = sp.Close()
+		return nil, nil, fmt.Errorf("fallback probe: %w", err)
+	}
+	fc := fp.Failover
+	fc.Primary, fc.Fallback, fc.Health, fc.Spool = remote, broker, probe, sp
+	fc.Status = broker.Server() // may publish on $SYS
+	f, err := failover.New(fc)
+	if err != nil {
+		_ = sp.Close()
+		return nil, nil, fmt.Errorf("fallback: %w", err)
+	}
+	return f, sp, nil
+}
+
+func closeSpool(sp *spool.Spool, log zerolog.Logger) {
+	if err := sp.Close(); err != nil {
+		log.Error().Err(err).Msg("spool not closed cleanly")
+	}
 }
 
 // openTransports opens every configured transport; on failure it closes
 // the ones already open. runners are the Run methods of transports that
-// have one (an XBee radio keeps reopening its serial device).
-func openTransports(cfg config.Config, log zerolog.Logger) (conns []transport.Conn, runners []func(context.Context) error, err error) {
-	for i, u := range cfg.Transport.UDP {
-		c, err := udp.Listen(udp.Config{
-			Listen:     u.Listen,
-			Broadcast:  u.Broadcast,
-			RecvBuffer: int(u.RecvBuffer.Int64()),
-			Logger:     log,
-		})
+// have one (an XBee radio keeps reopening its serial device); stats are
+// their counters.
+func openTransports(p plan) (conns []transport.Conn, runners []func(context.Context) error, stats []statsSource, err error) {
+	for i, uc := range p.UDP {
+		c, err := udp.Listen(uc)
 		if err != nil {
 			closeAll(conns)
-			return nil, nil, fmt.Errorf("transport.udp[%d]: %w", i, err)
+			return nil, nil, nil, fmt.Errorf("transport.udp[%d]: %w", i, err)
 		}
-		log.Info().Stringer("addr", c.LocalAddr()).Stringer("broadcast", c.BroadcastAddr()).Msg("UDP transport listening")
+		uc.Logger.Info().Stringer("addr", c.LocalAddr()).Stringer("broadcast", c.BroadcastAddr()).Msg("UDP transport listening")
 		conns = append(conns, c)
+		addr := c.LocalAddr().String()
+		stats = append(stats, statsSource{Msg: "UDP transport stats", Tags: func(e *zerolog.Event) { e.Str("addr", addr) },
+			Snapshot: func() any { return c.Stats() }})
 	}
-	for i, x := range cfg.Transport.XBee {
-		c, err := xbee.New(xbee.Config{
-			Device:      x.Device,
-			Baud:        x.Baud,
-			APIMode:     x.APIMode,
-			DataBits:    x.DataBits,
-			Parity:      x.Parity,
-			StopBits:    x.StopBits,
-			FlowControl: x.FlowControl,
-			MaxPayload:  x.MaxPayload,
-			Logger:      log,
-		})
+	for i, xc := range p.XBee {
+		c, err := xbee.New(xc)
 		if err != nil {
 			closeAll(conns)
-			return nil, nil, fmt.Errorf("transport.xbee[%d]: %w", i, err)
+			return nil, nil, nil, fmt.Errorf("transport.xbee[%d]: %w", i, err)
 		}
 		conns = append(conns, c)
 		runners = append(runners, c.Run)
+		dev := xc.Device
+		stats = append(stats, statsSource{Msg: "XBee transport stats", Tags: func(e *zerolog.Event) { e.Str("device", dev) },
+			Snapshot: func() any { return c.Stats() }})
 	}
 	if len(conns) == 0 {
-		return nil, nil, errors.New("no transport configured")
+		return nil, nil, nil, errors.New("no transport configured")
 	}
-	return conns, runners, nil
+	return conns, runners, stats, nil
 }
 
 func closeAll(conns []transport.Conn) {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-}
-
-// gatewayConfig maps the [gateway] and [[predefined]] settings
-// onto the gateway's Config.
-func gatewayConfig(cfg config.Config, conns []transport.Conn, up bridge.Upstream, log zerolog.Logger) bridge.Config {
-	gc := cfg.Gateway
-	bc := bridge.Config{
-		Transports: conns,
-		Upstream:   up,
-		Session: session.Config{
-			RetryInterval: gc.RetryInterval.Std(),
-			RetryCount:    gc.RetryCount,
-			SleepBuffer:   gc.SleepBuffer,
-			BufferQoS0:    gc.BufferQoS0,
-			MaxTopics:     gc.MaxTopics,
-			MaxInflight:   gc.MaxInflight,
-		},
-		GatewayID:         uint8(gc.ID),
-		MaxClients:        gc.MaxClients,
-		AdvertiseInterval: gc.AdvertiseInterval.Std(),
-		Logger:            log,
-	}
-	for _, p := range cfg.Predefined {
-		bc.Predefined = append(bc.Predefined, bridge.PredefinedTopic{ID: uint16(p.ID), Topic: p.Topic, ClientID: p.ClientID})
-	}
-	return bc
 }
