@@ -148,7 +148,8 @@ func snClientAt(t *testing.T, snAddr string, cfg client.Config) (*client.Client,
 // TestKill9SleepingClient: a sleeping client's buffered messages (QoS 0,
 // 1, 2) survive kill -9 of the daemon once they were flushed to the state
 // file; after the restart the client wakes with PINGREQ from a new
-// address and gets them in order, followed by PINGRESP.
+// address and gets them in order, followed by PINGRESP. A message for a
+// CleanSession=false client that had disconnected survives too.
 func TestKill9SleepingClient(t *testing.T) {
 	snAddr, mqttAddr, dir := freeAddr(t, "udp"), freeAddr(t, "tcp"), t.TempDir()
 	cfgPath := writeConfig(t, fmt.Sprintf(persistConfig, snAddr, mqttAddr, dir))
@@ -164,12 +165,23 @@ func TestKill9SleepingClient(t *testing.T) {
 	must(t, "sleep", c.Sleep(ctx, 10*time.Minute))
 	_ = c.Close()
 
+	// A CleanSession=false client that went away.
+	kcfg := client.Config{ClientID: "keeper-9", KeepAlive: time.Minute, CleanSession: false}
+	k, _ := snClientAt(t, snAddr, kcfg)
+	must(t, "connect keeper", k.Connect(ctx))
+	kack, err := k.Subscribe(ctx, client.FilterName("cmd/keeper-9"), 1)
+	must(t, "subscribe keeper", err)
+	must(t, "disconnect keeper", k.Disconnect(ctx))
+	_ = k.Close()
+
 	pub := bridgetest.Connect(t, "tcp://"+mqttAddr, nil)
 	for i, qos := range []byte{0, 1, 2} {
 		bridgetest.PublishClient(t, pub, "cmd/sleeper-9", []byte{'m', byte('0' + i)}, qos, false)
 	}
-	// Flushed: the state file has the session with all three.
+	bridgetest.PublishClient(t, pub, "cmd/keeper-9", []byte("kept"), 1, false)
+	// Flushed: the state file has the sessions with what they hold.
 	d.wait(t, `"client_id":"sleeper-9"`, `"queued":3`, `"message":"session state saved"`)
+	d.wait(t, `"client_id":"keeper-9"`, `"queued":1`, `"message":"session state saved"`)
 	pub.Disconnect(0)
 	d.kill9(t)
 
@@ -185,6 +197,17 @@ func TestKill9SleepingClient(t *testing.T) {
 		if want := fmt.Sprintf("m%d", i); string(m.Payload) != want || m.QoS != qos || m.TopicID != ack.TopicID {
 			t.Errorf("message %d: %+v, want %s at QoS %d on topic id %d", i, m, want, qos, ack.TopicID)
 		}
+	}
+
+	k2, kmsgs := snClientAt(t, snAddr, kcfg)
+	must(t, "reconnect keeper", k2.Connect(ctx))
+	select {
+	case m := <-kmsgs:
+		if string(m.Payload) != "kept" || m.TopicID != kack.TopicID {
+			t.Errorf("keeper got %+v, want kept on topic id %d", m, kack.TopicID)
+		}
+	case <-ctx.Done():
+		t.Fatalf("keeper got nothing after the restart\n%s", d.logs())
 	}
 }
 
