@@ -128,6 +128,7 @@ func (g *Gateway) restoreSessions(now time.Time) {
 			hidx: -1,
 		}
 		c.ps = clientPersist{stored: true, saved: c.s.Changes(), maxPacket: r.MaxPacket}
+		c.drops = seenDrops(c.s) // counted before the restart
 		g.byID[id] = c
 		if key, ok := g.addrKey(r.Addr); ok && g.byKey[key] == nil && c.s.State() == session.Asleep {
 			// Back at its address: a sleeping client that publishes

@@ -29,14 +29,15 @@ type client struct {
 	hidx     int // index in Gateway.timers, -1 when absent
 	deadline time.Time
 
-	ps clientPersist // state store bookkeeping (persist.go)
+	ps    clientPersist // state store bookkeeping (persist.go)
+	drops dropSeen      // session drop counters already counted (drops.go)
 }
 
 // handleInbound routes one parsed datagram and hands its buffer back.
 func (g *Gateway) handleInbound(ib *inbound) {
 	p := &ib.pkt
 	if ev := g.log.Debug(); ev.Enabled() {
-		ev.Stringer("addr", ib.key.addr).Stringer("msg_type", p.Type).Bool("encapsulated", ib.key.encap).Msg("packet received")
+		g.packetFields(ev, &ib.key, p).Msg("packet received")
 	}
 	switch p.Type {
 	case mqttsn.TypeSearchGW:
@@ -195,6 +196,7 @@ func (g *Gateway) step(c *client, now time.Time, ev session.Event) {
 		g.apply(c, &g.effs[i])
 	}
 	clear(g.effs) // drop references into packet buffers and payloads
+	g.noteDrops(c)
 	g.afterStep(c)
 }
 

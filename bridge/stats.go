@@ -28,6 +28,9 @@ type Stats struct {
 	SessionsTakenOver  uint64 // sessions moved to a new address by CONNECT or PINGREQ
 	SessionsDropped    uint64 // sessions removed (disconnected or lost, not persistent)
 	UnsupportedNodeIDs uint64 // encapsulated datagrams with a node id too long to key
+	BufferOverflow     uint64 // messages for a client dropped (oldest first) because its sleep buffer or queue was full
+	NotBuffered        uint64 // QoS 0 messages for a sleeping client not buffered (buffer_qos0 off)
+	DeliveriesTooLarge uint64 // messages for a client whose REGISTER or PUBLISH exceeds its transport's MaxPayload (not delivered)
 }
 
 type counters struct {
@@ -36,7 +39,7 @@ type counters struct {
 	sendUnbound, unknownClient, ignored, clientsRejected, qosM1In, qosM1Dropped,
 	deliveriesDropped, staleEvents, upstreamErrors, advertises, gwinfos, wills,
 	encapsulatedIn, sessionsOpened, sessionsTakenOver, sessionsDropped,
-	unsupportedNodeIDs atomic.Uint64
+	unsupportedNodeIDs, bufferOverflow, notBuffered, deliveriesTooLarge atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. It is safe to call at any
@@ -68,5 +71,8 @@ func (g *Gateway) Stats() Stats {
 		SessionsTakenOver:  c.sessionsTakenOver.Load(),
 		SessionsDropped:    c.sessionsDropped.Load(),
 		UnsupportedNodeIDs: c.unsupportedNodeIDs.Load(),
+		BufferOverflow:     c.bufferOverflow.Load(),
+		NotBuffered:        c.notBuffered.Load(),
+		DeliveriesTooLarge: c.deliveriesTooLarge.Load(),
 	}
 }
