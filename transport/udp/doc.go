@@ -11,7 +11,12 @@
 //
 // Listen addresses choose the socket: "0.0.0.0:1884" is IPv4 only,
 // "[::]:1884" IPv6 only (so both may be configured side by side), ":1884"
-// one dual-stack socket for both.
+// one dual-stack socket for both. Host names are not taken ([CheckListen]).
+//
+// A receive buffer above the system cap (net.core.rmem_max on Linux) is
+// forced with SO_RCVBUFFORCE when the process has CAP_NET_ADMIN; the
+// size granted is logged (halved on Linux, which reports it doubled) and
+// a buffer smaller than asked is logged at warn.
 //
 // # Concurrency and buffers
 //

@@ -18,27 +18,43 @@ func setBroadcast(uc *net.UDPConn) error {
 
 // setRecvBuffer sets SO_RCVBUF to n bytes and logs the size the kernel
 // granted. Linux caps the request at net.core.rmem_max; when it does,
-// SO_RCVBUFFORCE is tried, which needs CAP_NET_ADMIN.
-func (c *Conn) setRecvBuffer(n int) error {
+// SO_RCVBUFFORCE is tried, which needs CAP_NET_ADMIN. A buffer still
+// smaller than asked is logged at warn.
+func (c *Conn) setRecvBuffer(n int) error { return c.setRecvBufferForce(n, forceRecvBuffer) }
+
+// setRecvBufferForce is setRecvBuffer with the SO_RCVBUFFORCE step given,
+// so that a test can take the path of a process without CAP_NET_ADMIN.
+func (c *Conn) setRecvBufferForce(n int, force func(*net.UDPConn, int) error) error {
 	if err := c.uc.SetReadBuffer(n); err != nil {
 		return fmt.Errorf("udp: set receive buffer %d: %w", n, err)
 	}
-	got, err := getsockopt(c.uc, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	got, err := c.recvBuffer()
 	if err != nil {
 		c.log.Info().Int("requested", n).Msg("receive buffer set")
 		return nil
 	}
-	// Linux reports twice the granted size (the doubling covers its
-	// bookkeeping); other systems report the size itself.
-	if got < n && forceRecvBuffer(c.uc, n) == nil {
-		got, _ = getsockopt(c.uc, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	if got < n && force(c.uc, n) == nil {
+		if g, err := c.recvBuffer(); err == nil {
+			got = g
+		}
 	}
 	ev := c.log.Info()
 	if got < n {
-		ev = c.log.Warn()
+		ev = c.log.Warn().Str("hint", recvBufferHint)
 	}
 	ev.Int("requested", n).Int("effective", got).Msg("receive buffer set")
 	return nil
+}
+
+// recvBuffer returns the receive buffer size the kernel granted: the
+// SO_RCVBUF value, halved on Linux, which reports twice the size it was
+// asked for (the doubling covers its bookkeeping).
+func (c *Conn) recvBuffer() (int, error) {
+	v, err := getsockopt(c.uc, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	if err != nil {
+		return 0, err
+	}
+	return v / rcvbufReportFactor, nil
 }
 
 func setsockopt(uc *net.UDPConn, level, opt, v int) error {
