@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/session"
 )
@@ -99,7 +101,9 @@ func (g *Gateway) subscribe(c *client, e *session.Effect) {
 		g.q.push(upEvent{kind: upSubscribed, c: c, gen: gen, msgID: id, err: errNoUpstream})
 		return
 	}
-	c.log.Debug().Str("topic", e.Topic).Stringer("qos", e.QoS).Uint16("msg_id", id).Msg("subscribe upstream")
+	if ev := c.log.Debug(); ev.Enabled() {
+		ev.Str("topic", e.Topic).Int8("qos", int8(e.QoS)).Uint16("msg_id", id).Msg("subscribe upstream")
+	}
 	c.up.Subscribe(e.Topic, upQoS(e.QoS), func(granted byte, err error) {
 		g.q.push(upEvent{kind: upSubscribed, c: c, gen: gen, msgID: id, granted: granted, err: err})
 	})
@@ -229,4 +233,59 @@ func clonePayload(b []byte) []byte {
 	out := make([]byte, len(b))
 	copy(out, b)
 	return out
+}
+
+// packetFields adds to a per-packet debug line (ev must be enabled: the
+// fields cost a map lookup and formatting) the packet's type, the address,
+// the client_id of the session at key (or of a CONNECT), and msg_id,
+// topic_id, qos and topic where the packet carries them. qos is always a
+// number (-1..2), as in every other line.
+func (g *Gateway) packetFields(ev *zerolog.Event, key *clientKey, p *mqttsn.Packet) *zerolog.Event {
+	ev.Stringer("addr", key.addr).Stringer("msg_type", p.Type).Bool("encapsulated", key.encap)
+	if c := g.byKey[*key]; c != nil {
+		ev.Str("client_id", c.id)
+	} else if p.Type == mqttsn.TypeConnect {
+		ev.Bytes("client_id", p.Connect.ClientID)
+	}
+	switch p.Type {
+	case mqttsn.TypePublish:
+		m := &p.Publish
+		ev.Uint16("topic_id", m.TopicID).Uint16("msg_id", m.MsgID).Int8("qos", int8(m.Flags.QoS)).Int("len", len(m.Data))
+	case mqttsn.TypePuback:
+		ev.Uint16("topic_id", p.Puback.TopicID).Uint16("msg_id", p.Puback.MsgID).Stringer("return_code", p.Puback.ReturnCode)
+	case mqttsn.TypeRegister:
+		ev.Uint16("topic_id", p.Register.TopicID).Uint16("msg_id", p.Register.MsgID).Bytes("topic", p.Register.TopicName)
+	case mqttsn.TypeRegack:
+		ev.Uint16("topic_id", p.Regack.TopicID).Uint16("msg_id", p.Regack.MsgID).Stringer("return_code", p.Regack.ReturnCode)
+	case mqttsn.TypePubrec:
+		ev.Uint16("msg_id", p.Pubrec.MsgID)
+	case mqttsn.TypePubrel:
+		ev.Uint16("msg_id", p.Pubrel.MsgID)
+	case mqttsn.TypePubcomp:
+		ev.Uint16("msg_id", p.Pubcomp.MsgID)
+	case mqttsn.TypeSubscribe:
+		m := &p.Subscribe
+		ev.Uint16("msg_id", m.MsgID).Int8("qos", int8(m.Flags.QoS))
+		if m.Flags.TopicIDType == mqttsn.TopicIDNormal {
+			ev.Bytes("topic", m.TopicName)
+		} else {
+			ev.Uint16("topic_id", m.TopicID)
+		}
+	case mqttsn.TypeSuback:
+		m := &p.Suback
+		ev.Uint16("topic_id", m.TopicID).Uint16("msg_id", m.MsgID).Int8("qos", int8(m.Flags.QoS)).Stringer("return_code", m.ReturnCode)
+	case mqttsn.TypeUnsubscribe:
+		m := &p.Unsubscribe
+		ev.Uint16("msg_id", m.MsgID)
+		if m.Flags.TopicIDType == mqttsn.TopicIDNormal {
+			ev.Bytes("topic", m.TopicName)
+		} else {
+			ev.Uint16("topic_id", m.TopicID)
+		}
+	case mqttsn.TypeUnsuback:
+		ev.Uint16("msg_id", p.Unsuback.MsgID)
+	case mqttsn.TypeConnack:
+		ev.Stringer("return_code", p.Connack.ReturnCode)
+	}
+	return ev
 }

@@ -34,24 +34,24 @@ func (g *Gateway) send(key *clientKey, radius uint8, p *mqttsn.Packet) {
 		}
 		g.inner = b
 	}
-	g.write(key.tr, key, b, p.Type)
+	g.write(key.tr, key, b, p)
 }
 
-func (g *Gateway) write(tr int, key *clientKey, b []byte, t mqttsn.MsgType) {
+func (g *Gateway) write(tr int, key *clientKey, b []byte, p *mqttsn.Packet) {
 	conn := g.cfg.Transports[tr]
 	if max := conn.MaxPayload(); max > 0 && len(b) > max {
 		g.stats.sendTooLarge.Add(1)
-		g.badLog.Warn().Stringer("addr", key.addr).Stringer("msg_type", t).Int("len", len(b)).Int("max_payload", max).Msg("packet too large for transport, not sent")
+		g.badLog.Warn().Stringer("addr", key.addr).Stringer("msg_type", p.Type).Int("len", len(b)).Int("max_payload", max).Msg("packet too large for transport, not sent")
 		return
 	}
 	if _, err := conn.WriteTo(b, key.addr); err != nil {
 		g.stats.sendErrors.Add(1)
-		g.badLog.Warn().Err(err).Stringer("addr", key.addr).Stringer("msg_type", t).Msg("transport write failed")
+		g.badLog.Warn().Err(err).Stringer("addr", key.addr).Stringer("msg_type", p.Type).Msg("transport write failed")
 		return
 	}
 	g.stats.packetsOut.Add(1)
 	if ev := g.log.Debug(); ev.Enabled() {
-		ev.Stringer("addr", key.addr).Stringer("msg_type", t).Bool("encapsulated", key.encap).Msg("packet sent")
+		g.packetFields(ev, key, p).Msg("packet sent")
 	}
 }
 
