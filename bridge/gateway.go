@@ -197,6 +197,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		wg.Go(func() { r.run(ctx) })
 	}
 	g.log.Info().Int("transports", len(g.cfg.Transports)).Uint8("gw_id", g.cfg.GatewayID).Msg("gateway started")
+	g.warnNoBroadcast()
 	g.loop(ctx)
 	g.stopPersist()
 	cancel()
@@ -205,6 +206,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.shutdown()
 	g.log.Info().Msg("gateway stopped")
 	return nil
+}
+
+// warnNoBroadcast says once, at start-up, on which transports ADVERTISE
+// is configured but cannot be sent for want of a broadcast address.
+// SEARCHGW is still answered there, to the sender. [MQTT-SN 1.2 §6.1]
+func (g *Gateway) warnNoBroadcast() {
+	if g.cfg.AdvertiseInterval <= 0 {
+		return
+	}
+	for i, t := range g.cfg.Transports {
+		if !t.BroadcastAddr().IsValid() {
+			g.log.Warn().Int("transport", i).Stringer("addr", t.LocalAddr()).
+				Dur("advertise_interval", g.cfg.AdvertiseInterval).
+				Msg("no broadcast address: ADVERTISE and GWINFO broadcast disabled on this transport")
+		}
+	}
 }
 
 func (g *Gateway) closeTransports() {

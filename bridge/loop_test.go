@@ -1,12 +1,17 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/snbridge/snbridge/bridge"
 	"github.com/snbridge/snbridge/mqttsn"
@@ -390,6 +395,169 @@ func TestLoopLostPersistentKept(t *testing.T) {
 		pub := back.expect(mqttsn.TypePublish).Publish
 		if pub.TopicID != topicID || string(pub.Data) != "again" {
 			t.Fatalf("PUBLISH %+v, want topic id %d", pub, topicID)
+		}
+	})
+}
+
+// TestLoopSleepBufferOverflow: a sleeping client's buffer holds
+// SleepBuffer messages; more drop the oldest, counted in
+// Stats.BufferOverflow; the wake-up delivers the newest ones in order.
+// [MQTT-SN 1.2 §6.14]
+func TestLoopSleepBufferOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startLoop(t, func(c *bridge.Config) { c.Session.SleepBuffer = 3 })
+		c := e.client(t, 1)
+		c.connect("ovf", true, 60)
+		c.send(mqttsn.Packet{Type: mqttsn.TypeSubscribe, Subscribe: mqttsn.Subscribe{Flags: mqttsn.Flags{QoS: 1}, MsgID: 1, TopicName: []byte("ovf/t")}})
+		topicID := c.expect(mqttsn.TypeSuback).Suback.TopicID
+		c.send(mqttsn.Packet{Type: mqttsn.TypeDisconnect, Disconnect: mqttsn.Disconnect{HasDuration: true, Duration: 300}})
+		c.expect(mqttsn.TypeDisconnect)
+		for i := 1; i <= 5; i++ {
+			e.up.deliver(t, "ovf", bridge.Message{Topic: "ovf/t", Payload: []byte(fmt.Sprint(i)), QoS: 1})
+		}
+		synctest.Wait()
+		if s := e.gw.Stats(); s.BufferOverflow != 2 || s.NotBuffered != 0 {
+			t.Fatalf("BufferOverflow %d NotBuffered %d, want 2 and 0", s.BufferOverflow, s.NotBuffered)
+		}
+		c.send(mqttsn.Packet{Type: mqttsn.TypePingreq, Pingreq: mqttsn.Pingreq{ClientID: []byte("ovf")}})
+		for i := 3; i <= 5; i++ {
+			pub := c.expect(mqttsn.TypePublish).Publish
+			if pub.TopicID != topicID || string(pub.Data) != fmt.Sprint(i) {
+				t.Fatalf("PUBLISH %q on %d, want %d on %d", pub.Data, pub.TopicID, i, topicID)
+			}
+			c.send(mqttsn.Packet{Type: mqttsn.TypePuback, Puback: mqttsn.Puback{TopicID: pub.TopicID, MsgID: pub.MsgID}})
+		}
+		c.expect(mqttsn.TypePingresp)
+		// QoS 0 for a sleeping client without buffer_qos0: not buffered.
+		c.send(mqttsn.Packet{Type: mqttsn.TypeDisconnect, Disconnect: mqttsn.Disconnect{HasDuration: true, Duration: 300}})
+		c.expect(mqttsn.TypeDisconnect)
+		e.up.deliver(t, "ovf", bridge.Message{Topic: "ovf/t", Payload: []byte("q0"), QoS: 0})
+		synctest.Wait()
+		if s := e.gw.Stats(); s.BufferOverflow != 2 || s.NotBuffered != 1 {
+			t.Fatalf("BufferOverflow %d NotBuffered %d, want 2 and 1", s.BufferOverflow, s.NotBuffered)
+		}
+	})
+}
+
+// TestLoopDeliveryTooLarge: a broker message whose PUBLISH would not fit
+// the client's transport (a radio's small MaxPayload) is not delivered
+// and is counted in Stats.DeliveriesTooLarge; the next one that fits
+// arrives. [MQTT-SN 1.2 §6.10]
+func TestLoopDeliveryTooLarge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := transporttest.New(transporttest.Config{MaxPayload: 40})
+		up := newMemUpstream()
+		g, err := bridge.New(bridge.Config{
+			Transports: []transport.Conn{net.MustListen(memGW)}, Upstream: up, Logger: testLogger(t),
+		})
+		must(t, "New", err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- g.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+
+		c := newRawOn(t, net.MustListen(memAddr(1)), memGW)
+		c.connect("radio", true, 60)
+		c.send(mqttsn.Packet{Type: mqttsn.TypeSubscribe, Subscribe: mqttsn.Subscribe{Flags: mqttsn.Flags{QoS: 1}, MsgID: 1, TopicName: []byte("big/t")}})
+		c.expect(mqttsn.TypeSuback)
+		up.deliver(t, "radio", bridge.Message{Topic: "big/t", Payload: make([]byte, 40), QoS: 1})
+		up.deliver(t, "radio", bridge.Message{Topic: "big/t", Payload: []byte("small"), QoS: 1})
+		pub := c.expect(mqttsn.TypePublish).Publish
+		if string(pub.Data) != "small" {
+			t.Fatalf("PUBLISH %q, want the small message", pub.Data)
+		}
+		c.send(mqttsn.Packet{Type: mqttsn.TypePuback, Puback: mqttsn.Puback{TopicID: pub.TopicID, MsgID: pub.MsgID}})
+		synctest.Wait()
+		c.nothing(0)
+		if s := g.Stats(); s.DeliveriesTooLarge != 1 || s.SendTooLarge != 0 {
+			t.Fatalf("DeliveriesTooLarge %d SendTooLarge %d, want 1 and 0", s.DeliveriesTooLarge, s.SendTooLarge)
+		}
+	})
+}
+
+// TestLoopAdvertiseDisabled: with AdvertiseInterval 0 no ADVERTISE is
+// ever sent, even on a transport with a broadcast address; SEARCHGW is
+// still answered. [MQTT-SN 1.2 §6.1]
+func TestLoopAdvertiseDisabled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startLoop(t, nil) // AdvertiseInterval 0
+		listener := e.client(t, 1)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		listener.nothing(0)
+		if s := e.gw.Stats(); s.AdvertisesSent != 0 {
+			t.Fatalf("AdvertisesSent %d", s.AdvertisesSent)
+		}
+		listener.send(mqttsn.Packet{Type: mqttsn.TypeSearchGW})
+		listener.expect(mqttsn.TypeGWInfo)
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for the gateway's and the test's
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLoopAdvertiseTwoTransports: ADVERTISE goes out on each transport
+// that has a broadcast address, at start-up and every T_ADV; a transport
+// without one gets a warning, once, at start-up. [MQTT-SN 1.2 §6.1]
+func TestLoopAdvertiseTwoTransports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bcastB := transport.UDPAddr(netip.MustParseAddrPort("10.1.0.255:1884"))
+		gwB := transport.UDPAddr(netip.MustParseAddrPort("10.1.0.1:1884"))
+		netA := transporttest.New(transporttest.Config{Broadcast: memBcast})
+		netB := transporttest.New(transporttest.Config{Broadcast: bcastB})
+		netC := transporttest.New(transporttest.Config{}) // no broadcast
+		listenA := newRawOn(t, netA.MustListen(memAddr(1)), memGW)
+		listenB := newRawOn(t, netB.MustListen(transport.UDPAddr(netip.MustParseAddrPort("10.1.0.11:5000"))), gwB)
+		listenC := newRawOn(t, netC.MustListen(memAddr(1)), memGW)
+		var logs syncBuffer
+		g, err := bridge.New(bridge.Config{
+			Transports: []transport.Conn{netA.MustListen(memGW), netB.MustListen(gwB), netC.MustListen(memGW)},
+			Upstream:   newMemUpstream(), GatewayID: 7, AdvertiseInterval: time.Minute,
+			Logger: zerolog.New(zerolog.MultiLevelWriter(&logs, zerolog.NewTestWriter(t))),
+		})
+		must(t, "New", err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- g.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+
+		for i := range 3 {
+			if i > 0 {
+				time.Sleep(time.Minute)
+			}
+			for _, l := range []*rawClient{listenA, listenB} {
+				if a := l.expect(mqttsn.TypeAdvertise).Advertise; a.GwID != 7 || a.Duration != 60 {
+					t.Fatalf("ADVERTISE %+v", a)
+				}
+			}
+			synctest.Wait()
+			listenC.nothing(0)
+		}
+		if s := g.Stats(); s.AdvertisesSent != 6 {
+			t.Fatalf("AdvertisesSent %d, want 6", s.AdvertisesSent)
+		}
+		const warn = "no broadcast address: ADVERTISE and GWINFO broadcast disabled on this transport"
+		if n := strings.Count(logs.String(), warn); n != 1 {
+			t.Fatalf("warning logged %d times, want once:\n%s", n, logs.String())
+		}
+		if !strings.Contains(logs.String(), `"transport":2`) {
+			t.Fatalf("warning does not name transport 2:\n%s", logs.String())
 		}
 	})
 }
