@@ -30,6 +30,10 @@ var ErrTooLarge = errors.New("xbee: datagram exceeds max payload")
 
 var errClosed = fmt.Errorf("xbee: %w", net.ErrClosed)
 
+// txFailBurst is how many "transmit failed" lines are logged per 10 s at
+// most, over all destinations.
+const txFailBurst = 10
+
 // maxPeers bounds the 16-bit address cache and the per-destination
 // statistics, so that a flood of forged source addresses cannot grow
 // them without limit.
@@ -47,6 +51,9 @@ type Conn struct {
 	mode  APIMode
 	log   zerolog.Logger
 	noisy zerolog.Logger // sampled, for radio garbage
+	// txFailLog is sampled apart from noisy, so that a dead node's failed
+	// transmissions and garbage on the line do not hide each other.
+	txFailLog zerolog.Logger
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -121,21 +128,22 @@ func New(cfg Config) (*Conn, error) {
 	log := cfg.Logger.With().Str("component", "transport/xbee").Str("device", cfg.Device).Logger()
 	maxFrame := max(DefaultMaxFrame, rxPacketHeader+maxRFPayload)
 	c := &Conn{
-		cfg:     cfg,
-		mode:    APIMode(cfg.APIMode),
-		log:     log,
-		noisy:   log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
-		closed:  make(chan struct{}),
-		rxFree:  make(chan int, cfg.QueueLen),
-		rxq:     make(chan rxItem, cfg.QueueLen),
-		txFree:  make(chan int, cfg.QueueLen),
-		txq:     make(chan txItem, cfg.QueueLen+1), // a slot per buffer, and one for a Flush
-		dec:     NewDecoder(APIMode(cfg.APIMode), maxFrame),
-		rbuf:    make([]byte, readChunk),
-		wbuf:    make([]byte, 0, 2*(txRequestHdr+cfg.MaxPayload)+8),
-		stateCh: make(chan struct{}),
-		addr16:  make(map[uint64]uint16),
-		dest:    make(map[transport.Addr]*DestStats),
+		cfg:       cfg,
+		mode:      APIMode(cfg.APIMode),
+		log:       log,
+		noisy:     log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
+		txFailLog: log.Sample(&zerolog.BurstSampler{Burst: txFailBurst, Period: 10 * time.Second}),
+		closed:    make(chan struct{}),
+		rxFree:    make(chan int, cfg.QueueLen),
+		rxq:       make(chan rxItem, cfg.QueueLen),
+		txFree:    make(chan int, cfg.QueueLen),
+		txq:       make(chan txItem, cfg.QueueLen+1), // a slot per buffer, and one for a Flush
+		dec:       NewDecoder(APIMode(cfg.APIMode), maxFrame),
+		rbuf:      make([]byte, readChunk),
+		wbuf:      make([]byte, 0, 2*(txRequestHdr+cfg.MaxPayload)+8),
+		stateCh:   make(chan struct{}),
+		addr16:    make(map[uint64]uint16),
+		dest:      make(map[transport.Addr]*DestStats),
 	}
 	rx := make([]byte, cfg.QueueLen*maxFrame)
 	tx := make([]byte, cfg.QueueLen*(txRequestHdr+cfg.MaxPayload))

@@ -5,13 +5,16 @@ package xbee
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/snbridge/snbridge/transport"
@@ -452,5 +455,80 @@ func TestFlush(t *testing.T) {
 		if tx := r.expectTx(); tx.Data[1] != byte(i) {
 			t.Fatalf("frame %d carries %x", i, tx.Data)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer the transport's goroutines may log into
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTxFailedLogRateLimited: a dead node fails every transmission; its
+// failures are all counted but logged only at the 1st, 2nd, 4th, 8th...
+// with the running count, and another node's first failure is still
+// logged.
+func TestTxFailedLogRateLimited(t *testing.T) {
+	cfg := testConfig(t, APIMode2)
+	var logs syncBuffer
+	cfg.Logger = zerolog.New(zerolog.MultiLevelWriter(&logs, zerolog.NewTestWriter(t)))
+	r := newRadio(t, APIMode2, cfg.Device)
+	c := startConn(t, cfg)
+	c.waitUp(t, true)
+
+	fail := func(to uint64) {
+		c.write(t, []byte{0x02, 0x17}, transport.XBeeAddr(to))
+		id := r.expectTx().FrameID
+		st := TxStatus{FrameID: id, Dst16: 0xFFFE, Retries: 3, Delivery: DeliveryNetworkAckFail}
+		r.send(st.AppendFrameData(nil))
+	}
+	const dead = 20
+	for range dead {
+		fail(sensorA)
+	}
+	fail(sensorB)
+	// Frames are handled in order: once this datagram is read, every
+	// status before it has been handled.
+	r.sendRx(sensorA, 0x4321, []byte{0x02, 0x16})
+	c.recv(t)
+
+	if s := c.Stats(); s.TxFailed != dead+1 || s.PerDest[transport.XBeeAddr(sensorA)].Failed != dead {
+		t.Errorf("TxFailed %d, sensor A failed %d; want %d and %d", s.TxFailed, s.PerDest[transport.XBeeAddr(sensorA)].Failed, dead+1, dead)
+	}
+	type line struct {
+		Message string `json:"message"`
+		Addr    string `json:"addr"`
+		Failed  uint64 `json:"failed"`
+	}
+	var got []line
+	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var v line
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if v.Message == "transmit failed" {
+			got = append(got, v)
+		}
+	}
+	a, b := transport.XBeeAddr(sensorA).String(), transport.XBeeAddr(sensorB).String()
+	want := []line{
+		{"transmit failed", a, 1}, {"transmit failed", a, 2}, {"transmit failed", a, 4},
+		{"transmit failed", a, 8}, {"transmit failed", a, 16}, {"transmit failed", b, 1},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("transmit failed lines (-want +got):\n%s", d)
 	}
 }

@@ -37,7 +37,10 @@
 //   - Every Transmit Request asks for a Transmit Status (frame ids rotate
 //     through 1..255). Statuses are matched to their request by frame id
 //     as they arrive on the reader goroutine, and counted per destination
-//     in [Stats]; failures are logged.
+//     in [Stats]; failures are logged with the destination's running
+//     count, rate-limited: a destination's 1st, 2nd, 4th, 8th... failure,
+//     at most 10 lines per 10 s over all destinations, so that a dead
+//     node does not flood the log.
 //   - Addresses are [transport.XBeeAddr] of the radio's 64-bit address.
 //     The 16-bit network address of each peer is cached from its Receive
 //     Packets (and successful Transmit Statuses) and sent with Transmit

@@ -156,16 +156,24 @@ func (c *Conn) handleTxStatus(s TxStatus) {
 		return
 	}
 	c.stats.TxFailed++
+	failed := uint64(0) // unknown: the per-destination table is full
 	if ds != nil {
 		ds.Failed++
 		ds.LastFailure = s.Delivery
+		failed = ds.Failed
 	}
 	if s.Delivery == DeliveryAddressNotFound || s.Delivery == DeliveryRouteNotFound {
 		delete(c.addr16, eui) // rediscover next time
 	}
 	c.mu.Unlock()
-	c.log.Warn().Stringer("addr", p.to).Uint8("frame_id", s.FrameID).Uint8("retries", s.Retries).
-		Stringer("delivery", s.Delivery).Msg("transmit failed")
+	// A dead or departed node fails every transmission: log its 1st, 2nd,
+	// 4th, 8th... failure with the running count (Stats has them all), and
+	// all destinations together through a burst sampler, so that a dead
+	// network does not flood the log either.
+	if failed&(failed-1) == 0 {
+		c.txFailLog.Warn().Stringer("addr", p.to).Uint8("frame_id", s.FrameID).Uint8("retries", s.Retries).
+			Stringer("delivery", s.Delivery).Uint64("failed", failed).Msg("transmit failed")
+	}
 }
 
 func (c *Conn) handleModemStatus(s ModemStatus) {
