@@ -98,6 +98,11 @@ type Config struct {
 	AggregatorClientID string
 	// KeepAlive of the shared connection (aggregating mode).
 	KeepAlive time.Duration
+	// MinKeepAlive, when > 0, replaces the MinKeepAlive bound of
+	// transparent sessions' keepalives (for tests that watch an upstream
+	// session outlive its keepalive without waiting tens of seconds).
+	// 0 means MinKeepAlive.
+	MinKeepAlive time.Duration
 	// MaxPending bounds the QoS 1 and 2 messages kept for one
 	// disconnected persistent session (aggregating mode) until its client
 	// comes back; beyond it the oldest is dropped and counted
@@ -193,6 +198,15 @@ func keepAlive(client time.Duration) time.Duration {
 		return DefaultKeepAlive
 	}
 	return min(max(client, MinKeepAlive), MaxKeepAlive)
+}
+
+// sessionKeepAlive is keepAlive with Config.MinKeepAlive as the lower
+// bound when it is set.
+func (c *Config) sessionKeepAlive(client time.Duration) time.Duration {
+	if c.MinKeepAlive > 0 && client > 0 && client < MinKeepAlive {
+		return max(client, c.MinKeepAlive)
+	}
+	return keepAlive(client)
 }
 
 // credentials picks the credentials for a client (see Config.Credentials).

@@ -59,7 +59,7 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 	s.user, s.pass = u.cfg.credentials(info.ClientID, info.Username, info.Password)
 	s.cl = mqtt.NewClient(u.clientOptions(s.id, s.user, s.pass).
 		SetCleanSession(info.CleanSession).
-		SetKeepAlive(keepAlive(info.KeepAlive)).
+		SetKeepAlive(u.cfg.sessionKeepAlive(info.KeepAlive)).
 		SetConnectRetry(false).
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
