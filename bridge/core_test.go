@@ -107,7 +107,8 @@ func TestCleanSession(t *testing.T) {
 			t.Fatalf("got %+v after reconnect, want topic id %d", m, sa.TopicID)
 		}
 		must(t, "disconnect", sn2.Disconnect(ctx))
-		noSN(t, msgs, 0)
+		// The first connection was replaced: nothing reached it.
+		noSN(t, msgs, quiet)
 
 		sn3, msgs3 := snClient(t, e.gw.Addr, client.Config{ClientID: "persist-" + e.mode, KeepAlive: time.Minute, CleanSession: true})
 		must(t, "clean connect", sn3.Connect(ctx))
@@ -243,23 +244,36 @@ func TestSubscribe(t *testing.T) {
 		ctx := ctxT(t)
 		sn, msgs := snClient(t, e.gw.Addr, client.Config{ClientID: "sub-" + e.mode, KeepAlive: time.Minute, CleanSession: true})
 		must(t, "connect", sn.Connect(ctx))
+		granted := func(what string, sa mqttsn.Suback, want mqttsn.QoS) {
+			t.Helper()
+			if sa.ReturnCode != mqttsn.Accepted || sa.Flags.QoS != want {
+				t.Errorf("SUBACK of %s: return code %v granted QoS %d, want accepted with QoS %d", what, sa.ReturnCode, sa.Flags.QoS, want)
+			}
+		}
 		for _, f := range []string{"w/+/x", "h/#"} {
 			sa, err := sn.Subscribe(ctx, client.FilterName(f), 1)
 			must(t, "subscribe "+f, err)
 			if sa.TopicID != 0 {
 				t.Errorf("SUBACK of wildcard %s: topic id %d, want 0", f, sa.TopicID)
 			}
+			granted(f, sa, 1)
 		}
 		sa, err := sn.Subscribe(ctx, client.FilterName("plain/t"), 1)
 		must(t, "subscribe plain", err)
 		if sa.TopicID == 0 {
 			t.Error("SUBACK of a plain topic name carries topic id 0")
 		}
-		_, err = sn.Subscribe(ctx, client.FilterPredefined(3), 1)
+		granted("plain/t", sa, 1)
+		sa, err = sn.Subscribe(ctx, client.FilterPredefined(3), 2)
 		must(t, "subscribe predefined", err)
+		if sa.TopicID != 3 {
+			t.Errorf("SUBACK of predefined id 3: topic id %d", sa.TopicID)
+		}
+		granted("predefined 3", sa, 2)
 		fs, _ := client.FilterShort("zz")
-		_, err = sn.Subscribe(ctx, fs, 1)
+		sa, err = sn.Subscribe(ctx, fs, 0)
 		must(t, "subscribe short", err)
+		granted("short zz", sa, 0)
 
 		for _, tc := range []struct {
 			topic  string
@@ -298,9 +312,18 @@ func TestDeliveryQoS(t *testing.T) {
 			topic := fmt.Sprintf("dq/%d", granted)
 			_, err := sn.Subscribe(ctx, client.FilterName(topic), granted)
 			must(t, "subscribe", err)
-			bridgetest.Publish(t, e.url, topic, []byte("two"), 2, false)
-			if m := recvSN(t, msgs); m.QoS != granted || string(m.Payload) != "two" {
-				t.Fatalf("granted %d: got QoS %d payload %q", granted, m.QoS, m.Payload)
+			// Two messages per published QoS: the second gets through
+			// only if the exchange of the first (PUBACK, or PUBREC PUBREL
+			// PUBCOMP) completed.
+			for _, pubQoS := range []mqttsn.QoS{2, 1} {
+				want := min(pubQoS, granted)
+				for i := range 2 {
+					payload := fmt.Sprintf("q%d-%d", pubQoS, i)
+					bridgetest.Publish(t, e.url, topic, []byte(payload), byte(pubQoS), false)
+					if m := recvSN(t, msgs); m.QoS != want || string(m.Payload) != payload {
+						t.Fatalf("granted %d, published at %d: got QoS %d payload %q, want QoS %d payload %q", granted, pubQoS, m.QoS, m.Payload, want, payload)
+					}
+				}
 			}
 			must(t, "disconnect", sn.Disconnect(ctx))
 		}
@@ -393,6 +416,7 @@ func TestPredefinedPerClient(t *testing.T) {
 	forModes(t, pre, func(t *testing.T, e *env) {
 		ctx := ctxT(t)
 		sub := bridgetest.Subscribe(t, e.url, "own/#", 1)
+		site := bridgetest.Subscribe(t, e.url, "site/#", 1)
 		c1, msgs1 := snClient(t, e.gw.Addr, client.Config{ClientID: "c1", KeepAlive: time.Minute, CleanSession: true})
 		c2, _ := snClient(t, e.gw.Addr, client.Config{ClientID: "c2", KeepAlive: time.Minute, CleanSession: true})
 		must(t, "connect c1", c1.Connect(ctx))
@@ -405,10 +429,30 @@ func TestPredefinedPerClient(t *testing.T) {
 		_, err := c1.Subscribe(ctx, client.FilterPredefined(10), 1)
 		must(t, "c1 subscribe", err)
 		bridgetest.Publish(t, e.url, "own/c1", []byte("down"), 1, false)
+		expectMQTT(t, sub, "own/c1", "down")
 		if m := recvSN(t, msgs1); m.TopicIDType != mqttsn.TopicIDPredefined || m.TopicID != 10 || string(m.Payload) != "down" {
 			t.Fatalf("c1 got %+v", m)
 		}
 		// The global entry applies to c1 too.
 		must(t, "c1 publish global", c1.Publish(ctx, client.Predefined(1), 0, false, []byte("g")))
+		expectMQTT(t, site, "site/alarm", "g")
+
+		// QoS -1 from a connected client uses that client's table: c1's
+		// id 10 is own/c1; c2 has no id 10, so its QoS -1 is dropped.
+		must(t, "c1 publish QoS -1", c1.Publish(ctx, client.Predefined(10), mqttsn.QoSMinus1, false, []byte("m1")))
+		if m := expectMQTT(t, sub, "own/c1", "m1"); m.QoS != 0 {
+			t.Errorf("QoS -1 arrived at QoS %d, want 0", m.QoS)
+		}
+		before := e.gw.Stats()
+		must(t, "c2 publish QoS -1", c2.Publish(ctx, client.Predefined(10), mqttsn.QoSMinus1, false, []byte("not yours")))
+		// The gateway handles c2's packets in order: once the PINGREQ is
+		// answered, the QoS -1 PUBLISH has been handled.
+		must(t, "c2 ping", c2.Ping(ctx))
+		if s := e.gw.Stats(); s.QoSMinus1Dropped != before.QoSMinus1Dropped+1 || s.QoSMinus1In != before.QoSMinus1In {
+			t.Errorf("c2 QoS -1 on c1's id: QoSMinus1Dropped %d -> %d, QoSMinus1In %d -> %d; want one more dropped, none more in",
+				before.QoSMinus1Dropped, s.QoSMinus1Dropped, before.QoSMinus1In, s.QoSMinus1In)
+		}
+		noMQTT(t, sub)
+		noMQTT(t, site)
 	})
 }
