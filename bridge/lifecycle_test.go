@@ -2,11 +2,16 @@ package bridge_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/snbridge/snbridge/bridge"
 	"github.com/snbridge/snbridge/bridge/bridgetest"
+	"github.com/snbridge/snbridge/bridge/paho"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/client"
 )
@@ -168,4 +173,115 @@ func TestForwarderEncapsulated(t *testing.T) {
 		}
 		must(t, "disconnect", sn.Disconnect(ctx))
 	})
+}
+
+// TestWillUpdatedThenSilence: WILLTOPICUPD and WILLMSGUPD replace the
+// will; when the client then goes silent the NEW topic and message are
+// published upstream, not the old ones. [MQTT-SN 1.2 §6.4]
+func TestWillUpdatedThenSilence(t *testing.T) {
+	forModes(t, nil, func(t *testing.T, e *env) {
+		wills := bridgetest.Subscribe(t, e.url, "will/#", 1)
+		c := newRaw(t, e.gw.Addr)
+		c.connectWill("wupd-"+e.mode, 1, "will/old", "old message")
+		c.send(mqttsn.Packet{Type: mqttsn.TypeWillTopicUpd, WillTopicUpd: mqttsn.WillTopicUpd{Flags: mqttsn.Flags{QoS: 1}, Topic: []byte("will/new")}})
+		if rc := c.expect(mqttsn.TypeWillTopicResp).WillTopicResp.ReturnCode; rc != mqttsn.Accepted {
+			t.Fatalf("WILLTOPICRESP %v", rc)
+		}
+		c.send(mqttsn.Packet{Type: mqttsn.TypeWillMsgUpd, WillMsgUpd: mqttsn.WillMsgUpd{Msg: []byte("new message")}})
+		if rc := c.expect(mqttsn.TypeWillMsgResp).WillMsgResp.ReturnCode; rc != mqttsn.Accepted {
+			t.Fatalf("WILLMSGRESP %v", rc)
+		}
+		// Silence: lost after the keep-alive (1 s) plus 50 %.
+		m := bridgetest.Recv(t, wills, waitTimeout)
+		if m.Topic != "will/new" || string(m.Payload) != "new message" || m.QoS != 1 {
+			t.Fatalf("will %q %q QoS %d, want the updated will/new \"new message\" QoS 1", m.Topic, m.Payload, m.QoS)
+		}
+		select {
+		case m := <-wills:
+			t.Fatalf("second will %q %q", m.Topic, m.Payload)
+		case <-time.After(300 * time.Millisecond):
+		}
+	})
+}
+
+// TestWillOnRetryExhaustion: a client that never acknowledges a QoS 1
+// delivery is lost after N_retry retransmissions, and its will arrives
+// upstream. [MQTT-SN 1.2 §6.13]
+func TestWillOnRetryExhaustion(t *testing.T) {
+	retry := func(c *bridge.Config) {
+		c.Session.RetryInterval = 200 * time.Millisecond
+		c.Session.RetryCount = 1
+	}
+	forModes(t, retry, func(t *testing.T, e *env) {
+		wills := bridgetest.Subscribe(t, e.url, "will/#", 1)
+		c := newRaw(t, e.gw.Addr)
+		c.connectWill("deaf-"+e.mode, 60, "will/deaf", "never acked")
+		c.send(mqttsn.Packet{Type: mqttsn.TypeSubscribe, Subscribe: mqttsn.Subscribe{Flags: mqttsn.Flags{QoS: 1}, MsgID: 1, TopicName: []byte("deaf/t")}})
+		c.expect(mqttsn.TypeSuback)
+		bridgetest.Publish(t, e.url, "deaf/t", []byte("ack me"), 1, false)
+		first := c.expect(mqttsn.TypePublish).Publish
+		again := c.expect(mqttsn.TypePublish).Publish
+		if first.Flags.DUP || !again.Flags.DUP || again.MsgID != first.MsgID || string(again.Data) != "ack me" {
+			t.Fatalf("PUBLISH %+v then %+v: want the retransmission with DUP and the same MsgId", first, again)
+		}
+		expectMQTT(t, wills, "will/deaf", "never acked")
+		if s := e.gw.Stats(); s.WillsPublished != 1 {
+			t.Errorf("WillsPublished %d, want 1", s.WillsPublished)
+		}
+	})
+}
+
+// TestUpstreamAliveWhileSleeping (transparent mode): the client's own
+// upstream session stays connected while the client sleeps longer than
+// 1.5 x the upstream keepalive (paho pings for it); a message published
+// meanwhile reaches the client when it wakes, and mosquitto saw no
+// timeout and no reconnect of that session. [MQTT-SN 1.2 §6.14]
+func TestUpstreamAliveWhileSleeping(t *testing.T) {
+	const upKeepAlive = 2 * time.Second
+	mosq := bridgetest.StartMosquitto(t)
+	up, err := paho.New(paho.Config{
+		URL: mosq.URL(), Mode: paho.Transparent, Logger: testLogger(t).Level(zerolog.InfoLevel),
+		OpenTimeout: 2 * time.Second, ConnectTimeout: 2 * time.Second, MaxReconnectInterval: time.Second,
+		MinKeepAlive: upKeepAlive,
+	})
+	must(t, "paho.New", err)
+	runPart(t, "paho upstream", up.Run)
+	gw := startGateway(t, up, nil)
+
+	ctx := ctxT(t)
+	const id = "nightowl"
+	sn, msgs := snClient(t, gw.Addr, client.Config{ClientID: id, KeepAlive: time.Second, CleanSession: true})
+	must(t, "connect", sn.Connect(ctx))
+	_, err = sn.Subscribe(ctx, client.FilterName("owl/t"), 1)
+	must(t, "subscribe", err)
+	must(t, "sleep", sn.Sleep(ctx, 20*time.Second))
+	// The time under test: longer than mosquitto's 1.5 x keepalive.
+	<-time.After(upKeepAlive*3/2 + upKeepAlive)
+	bridgetest.Publish(t, mosq.URL(), "owl/t", []byte("while you slept"), 1, false)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		must(t, "wake", sn.Wake(ctx))
+		select {
+		case m := <-msgs:
+			if m.Topic != "owl/t" || string(m.Payload) != "while you slept" {
+				t.Fatalf("got %q %q", m.Topic, m.Payload)
+			}
+		default:
+			if time.Now().After(deadline) {
+				t.Fatalf("message not delivered at wake-up; gateway stats %+v", gw.Stats())
+			}
+			continue // not at the gateway yet: wake again
+		}
+		break
+	}
+	logs := mosq.Logs()
+	if n := strings.Count(logs, " as "+id+" "); n != 1 {
+		t.Fatalf("upstream session of %s connected %d times, want once:\n%s", id, n, logs)
+	}
+	if !strings.Contains(logs, " as "+id+" (p2, c1, k2)") {
+		t.Fatalf("upstream session of %s not connected with keepalive 2 s:\n%s", id, logs)
+	}
+	if strings.Contains(logs, "Client "+id+" has exceeded timeout") {
+		t.Fatalf("upstream session timed out while the client slept:\n%s", logs)
+	}
 }
