@@ -229,14 +229,40 @@ func TestPersistentSession(t *testing.T) {
 	})
 }
 
+// TestClientID: a transparent session is an MQTT client at the broker
+// with the prefixed ClientId, the clean flag and the keepalive of its
+// MQTT-SN client, as mosquitto itself reports them.
 func TestClientID(t *testing.T) {
 	m := bridgetest.StartMosquitto(t)
 	u := newUpstream(t, Config{URL: m.URL(), ClientIDPrefix: "gw1-"})
-	s := upstreamtest.Open(t, u, bridge.ClientInfo{ClientID: "dev42", CleanSession: true, KeepAlive: 0})
-	s.MustSubscribe("x", 0) // a round trip, so the broker has logged the connect
-	// mosquitto logs "New client connected from ... as gw1-dev42 (p2, c1, k60)".
-	if logs := m.Logs(); !strings.Contains(logs, "as gw1-dev42 (p2, c1, k60") {
-		t.Errorf("broker log lacks the client id, clean flag and keepalive:\n%s", logs)
+	for _, tc := range []struct {
+		info bridge.ClientInfo
+		want string
+	}{
+		// mosquitto logs "New client connected from ... as gw1-dev42 (p2, c1, k60)".
+		{bridge.ClientInfo{ClientID: "dev42", CleanSession: true, KeepAlive: 0}, "as gw1-dev42 (p2, c1, k60)"},
+		{bridge.ClientInfo{ClientID: "dev90", CleanSession: false, KeepAlive: 90 * time.Second}, "as gw1-dev90 (p2, c0, k90)"},
+	} {
+		s := upstreamtest.Open(t, u, tc.info)
+		s.MustSubscribe("x", 0)
+		waitLog(t, m, tc.want)
+	}
+}
+
+// waitLog waits until mosquitto's log contains want: it reaches the test
+// through a pipe, a little after the broker acted.
+func waitLog(t *testing.T, m *bridgetest.Mosquitto, want string) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(m.Logs(), want) {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("broker log lacks %q:\n%s", want, m.Logs())
+		}
 	}
 }
 
