@@ -187,6 +187,10 @@ func (c *Conn) Connected() bool {
 // is closed. Client tools call it after starting Run.
 func (c *Conn) WaitConnected(ctx context.Context) error { return c.waitState(ctx, true) }
 
+// WaitDisconnected blocks until the device is not open (unplugged, or not
+// opened yet), ctx is done or the Conn is closed.
+func (c *Conn) WaitDisconnected(ctx context.Context) error { return c.waitState(ctx, false) }
+
 func (c *Conn) waitState(ctx context.Context, connected bool) error {
 	for {
 		c.mu.Lock()

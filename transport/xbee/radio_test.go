@@ -305,7 +305,11 @@ func (c testConn) waitUp(t *testing.T, up bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	if err := c.waitState(ctx, up); err != nil {
+	waitFor := c.WaitDisconnected
+	if up {
+		waitFor = c.WaitConnected
+	}
+	if err := waitFor(ctx); err != nil {
 		t.Fatalf("waiting for connected=%v: %v", up, err)
 	}
 }
