@@ -303,14 +303,39 @@ format = "json"
 
 // TestRunStandalone starts the binary on a temp config (standalone on the
 // embedded broker) and sees a sensor's publish arrive at an MQTT
-// subscriber of the embedded broker; SIGTERM then stops it cleanly.
+// subscriber of the embedded broker, and an MQTT client's publish arrive
+// at an MQTT-SN subscriber; SIGTERM then stops it cleanly.
 func TestRunStandalone(t *testing.T) {
 	snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
 	d := startDaemon(t, fmt.Sprintf(daemonConfig, "transparent", snAddr, mqttAddr, `url = ""`))
 	sub := bridgetest.Subscribe(t, "tcp://"+mqttAddr, "site/#", 1)
 	sensor(t, snAddr)
 	expectReadings(t, sub)
+	downlink(t, snAddr, "tcp://"+mqttAddr)
 	d.stop(t)
+}
+
+// downlink subscribes an MQTT-SN client to cmd/actuator-3 (QoS 1) through
+// the gateway at snAddr and sees an MQTT client's publish to brokerURL
+// arrive on the subscribed topic id.
+func downlink(t *testing.T, snAddr, brokerURL string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	c, msgs := snClientAt(t, snAddr, client.Config{ClientID: "actuator-3", KeepAlive: time.Minute, CleanSession: true, Retry: time.Second})
+	must(t, "connect", c.Connect(ctx))
+	ack, err := c.Subscribe(ctx, client.FilterName("cmd/actuator-3"), mqttsn.QoS1)
+	must(t, "subscribe", err)
+	bridgetest.Publish(t, brokerURL, "cmd/actuator-3", []byte("open"), 1, false)
+	select {
+	case m := <-msgs:
+		if string(m.Payload) != "open" || m.TopicID != ack.TopicID || m.QoS != mqttsn.QoS1 {
+			t.Fatalf("actuator got %+v, want \"open\" at QoS 1 on topic id %d", m, ack.TopicID)
+		}
+	case <-ctx.Done():
+		t.Fatal("no downlink message within 15s")
+	}
+	must(t, "disconnect", c.Disconnect(ctx))
 }
 
 // TestRunUpstream: the binary in front of a real mosquitto, in both
