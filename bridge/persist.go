@@ -54,8 +54,10 @@ type persister struct {
 	changes  []state.Change
 	busy     atomic.Bool // a commit is being written
 	failed   atomic.Bool // the last commit failed: rewrite everything
-	wg       sync.WaitGroup
-	cancel   context.CancelFunc
+
+	saved, deleted, errors atomic.Uint64 // see StateStats
+	wg                     sync.WaitGroup
+	cancel                 context.CancelFunc
 }
 
 // SessionKeeper is an optional interface of an [Upstream] whose broker
@@ -70,6 +72,20 @@ type persister struct {
 // the saved sessions and survive a restart.
 type SessionKeeper interface {
 	KeepsSessions() bool
+}
+
+// StateStats counts the gateway's writes to its state store.
+type StateStats struct {
+	Saved   uint64 // session snapshots written
+	Deleted uint64 // sessions deleted (no longer kept)
+	Errors  uint64 // commits that failed; their sessions are written again
+}
+
+// StateStats returns the state store counters; zero without a store. It
+// is safe to call at any time from any goroutine.
+func (g *Gateway) StateStats() StateStats {
+	p := &g.ps
+	return StateStats{Saved: p.saved.Load(), Deleted: p.deleted.Load(), Errors: p.errors.Load()}
 }
 
 // wantStored reports whether s is kept across restarts.
@@ -227,8 +243,19 @@ func (g *Gateway) committed(batch []state.Change, err error) {
 	p := &g.ps
 	if err != nil {
 		p.failed.Store(true)
+		p.errors.Add(1)
 		g.log.Error().Err(err).Int("sessions", len(batch)).Msg("sessions not saved; retrying")
-	} else if ev := g.log.Debug(); ev.Enabled() {
+		p.busy.Store(false)
+		return
+	}
+	for i := range batch {
+		if batch[i].Record == nil {
+			p.deleted.Add(1)
+		} else {
+			p.saved.Add(1)
+		}
+	}
+	if ev := g.log.Debug(); ev.Enabled() {
 		for i := range batch {
 			c := &batch[i]
 			if c.Record == nil {

@@ -357,6 +357,9 @@ func TestStateCoalesced(t *testing.T) {
 	if saves != 1 {
 		t.Errorf("the sleeping session was written %d times, want once (at stop)", saves)
 	}
+	if st := s.gw.StateStats(); st.Saved != 1 || st.Errors != 0 {
+		t.Errorf("state stats %+v: want 1 saved (only the sleeper is kept), no error", st)
+	}
 
 	s = startSite(t, dir, s.addr.String())
 	s.log.wait(t, 0, "sessions restored")
