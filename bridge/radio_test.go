@@ -39,6 +39,7 @@ type fakeRadio struct {
 
 	mu    sync.Mutex
 	nodes map[uint64]*radioNode
+	tx    chan xbee.TxRequest // when not nil, a copy of each Transmit Request (see tapTx)
 }
 
 // ptyPair is one plugged-in dongle.
@@ -163,6 +164,14 @@ func (r *fakeRadio) handle(f []byte) {
 			r.write(st.AppendFrameData(nil))
 		}
 		r.mu.Lock()
+		if r.tx != nil {
+			c := tx
+			c.Data = bytes.Clone(tx.Data)
+			select {
+			case r.tx <- c:
+			default:
+			}
+		}
 		var to []*radioNode
 		if tx.Dst64 == xbee.BroadcastEUI64 {
 			for _, n := range r.nodes {
