@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -374,4 +376,26 @@ func TestFailoverKill9(t *testing.T) {
 	startWatched(t, cfgPath) // with the upstream still down
 	mosq.Start()
 	expectInOrder(t, up, want, 2*time.Minute)
+}
+
+// TestDamagedSpoolFile: a spool file that is not one stops start-up with
+// an error naming the file and what to do; the file is left as it was.
+func TestDamagedSpoolFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spool.db")
+	garbage := []byte(strings.Repeat("garbage!", 1024))
+	must(t, "write", os.WriteFile(path, garbage, 0o600))
+	cfg := writeConfig(t, fmt.Sprintf(failoverConfig, freeAddr(t, "udp"), freeAddr(t, "tcp"), "tcp://127.0.0.1:1", dir))
+	_, stderr, code := runBinary(t, "-c", cfg)
+	if code == 0 {
+		t.Fatalf("exit 0 with a damaged spool\n%s", stderr)
+	}
+	for _, w := range []string{path, "not a spool", "move it away"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr does not contain %q:\n%s", w, stderr)
+		}
+	}
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, garbage) {
+		t.Errorf("spool file changed (%v)", err)
+	}
 }

@@ -6,6 +6,21 @@
 //	snbridge -c FILE         run from a TOML file
 //	snbridge --check -c FILE validate FILE, list every problem, exit 0 (valid) or 1
 //	snbridge --version       print the version
+//
+// Parts (run.go, mapped from the configuration by plan.go): the
+// transports, the embedded broker (always, with its [broker] listener),
+// the gateway and its upstream: the embedded broker when no [upstream]
+// url is set; the remote broker (bridge/paho) otherwise; and with
+// [fallback] enabled a bridge/failover over both, with its spool in
+// data_dir/spool.db, a probe connection and the retained status topic.
+// The upstream's own client ids carry the gateway id, after
+// client_id_prefix: snbridge-gw<id>-aggregator (aggregating mode),
+// snbridge-gw<id>-probe and snbridge-gw<id>-replay (failover), so that
+// several gateways can share a broker. Messages kept for a disconnected
+// persistent session are bounded at 1000 per session (the paho and
+// embedded MaxPending defaults); beyond it the oldest is dropped and
+// counted. Every part's counters are logged, one line per part with its
+// non-zero counters, every 5 minutes and at shutdown.
 package main
 
 import (
