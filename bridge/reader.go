@@ -188,11 +188,12 @@ func (r *reader) fill(ib *inbound, data []byte) error {
 // parse parses ib.buf into ib.pkt, unwrapping Forwarder Encapsulation:
 // the client is then the (forwarder, node id) pair. [MQTT-SN 1.2 §5.5]
 // A CONNECT that parses but for its ClientId or ProtocolId comes through
-// with badConnect set (and the reason in badErr), to be refused with a
-// CONNACK. parse changes nothing but ib: the caller counts and logs.
+// with badConnect set (and the reason in badErr, which the caller clears
+// once it has logged it), to be refused with a CONNACK. ib.key must hold
+// the sender, not yet marked encapsulated. parse changes nothing but ib:
+// the caller counts and logs.
 func (r *reader) parse(ib *inbound) error {
-	ib.badConnect, ib.badErr = false, nil
-	ib.key.encap, ib.key.node, ib.radius = false, nodeKey{}, 0
+	ib.badConnect = false
 	if err := mqttsn.Parse(ib.buf, &ib.pkt); err != nil {
 		return connectError(ib, err)
 	}

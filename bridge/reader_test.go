@@ -14,7 +14,7 @@ import (
 
 // testReader is a reader of a gateway that is not running: fill and
 // parse need only its counters and config.
-func testReader(t *testing.T) *reader {
+func testReader(t testing.TB) *reader {
 	t.Helper()
 	net := transporttest.New(transporttest.Config{})
 	conn := net.MustListen(transport.UDPAddr(netip.MustParseAddrPort("10.0.0.1:1884")))
@@ -26,7 +26,7 @@ func testReader(t *testing.T) *reader {
 }
 
 // noise returns n random octets that do not parse.
-func noise(t *testing.T, n int) []byte {
+func noise(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -144,11 +144,41 @@ func TestFillEncapsulated(t *testing.T) {
 	}
 
 	// ClientId of 24 octets: parses as a CONNECT to refuse.
+	ib.key, ib.badErr = clientKey{}, nil
 	bad := append([]byte{30, byte(mqttsn.TypeConnect), 0x04, mqttsn.ProtocolID, 0, 60}, bytes.Repeat([]byte{'x'}, 24)...)
 	if err := r.fill(ib, scratch[:copy(scratch, bad)]); err != nil {
 		t.Fatal(err)
 	}
 	if !ib.badConnect || ib.badErr == nil || ib.pkt.Type != mqttsn.TypeConnect || ib.key.encap {
 		t.Errorf("bad CONNECT: badConnect %v badErr %v type %v encap %v", ib.badConnect, ib.badErr, ib.pkt.Type, ib.key.encap)
+	}
+}
+
+// BenchmarkFill: a short QoS 0 PUBLISH (the hot path) and 64 KiB of
+// noise, from the scratch buffer into an inbound.
+func BenchmarkFill(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"qos0", []byte{0x0b, byte(mqttsn.TypePublish), 0x00, 0x00, 0x01, 0x00, 0x00, 'h', 'e', 'l', 'o'}},
+		{"noise64k", nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := testReader(b)
+			ib := &inbound{r: r}
+			scratch := make([]byte, maxDatagram)
+			src := tc.data
+			if src == nil {
+				src = noise(b, 65507)
+			}
+			data := scratch[:copy(scratch, src)]
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				_ = r.fill(ib, data)
+				ib.buf = nil
+			}
+		})
 	}
 }
