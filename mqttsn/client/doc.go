@@ -17,7 +17,10 @@
 // (delivering a QoS 2 message once per message id), and can wrap every
 // message in Forwarder Encapsulation for a given Wireless Node Id.
 // Retransmission by the rules of MQTT-SN 1.2 §6.13 is on when
-// [Config.Retry] is non-zero.
+// [Config.Retry] is non-zero (and, while a sleeping client is awake, Tretry
+// restarts at every message, §6.14). For load generators, a QoS 0 Publish
+// allocates nothing and [Client.PublishBatch] sends many QoS 0 messages in
+// one write when the Conn is a [BatchWriter].
 //
 // What it does not do: reconnect, persist anything, choose between
 // gateways, or send keep-alive pings on its own (run [Client.KeepAlive]

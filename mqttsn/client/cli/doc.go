@@ -10,5 +10,6 @@
 //
 // [UDPConn] differs from transport/udp (the gateway's listener): it reads
 // one datagram per system call into the caller's buffer and holds no
-// batch buffers, so a load generator can open thousands of them.
+// batch buffers, so a load generator can open thousands of them; it sends
+// batches with sendmmsg(2) ([UDPConn.WriteBatchTo]).
 package cli
