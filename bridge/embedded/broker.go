@@ -165,7 +165,7 @@ func (b *Broker) serve() error {
 	}
 	if err := b.srv.Serve(); err != nil {
 		if b.cfg.StorePath != "" {
-			return fmt.Errorf("embedded: serve: %w (reading broker store %s: if it is damaged, %s)", err, b.cfg.StorePath, storeAdvice)
+			return fmt.Errorf("embedded: serve: %w (reading broker store %s: if it is damaged, move it away %s)", err, b.cfg.StorePath, storeFormat.Fresh)
 		}
 		return fmt.Errorf("embedded: serve: %w", err)
 	}

@@ -16,7 +16,7 @@
 // With Config.StorePath, mochi's bolt storage hook keeps retained
 // messages and local MQTT clients' persistent sessions (subscriptions,
 // in-flight messages) in that file across restarts; the file carries a
-// format tag ([StoreFormat]) checked at [New]. Each write of the hook is
+// format tag ([StoreFormat]) checked at [New] (package bridge/boltfile). Each write of the hook is
 // its own fsynced transaction, so a retained message is on disk before
 // the publish returns. The inline sessions of MQTT-SN clients are not
 // stored here: the gateway keeps them (package bridge/state) and

@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,9 +9,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
-	bbolt "go.etcd.io/bbolt"
 
 	"github.com/snbridge/snbridge/bridge"
+	"github.com/snbridge/snbridge/bridge/boltfile/boltfiletest"
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/bridge/bridgetest/upstreamtest"
 )
@@ -97,31 +96,14 @@ func TestStoreSurvivesRestart(t *testing.T) {
 }
 
 func TestStoreOpenErrors(t *testing.T) {
-	dir := t.TempDir()
-	garbage := filepath.Join(dir, "garbage.db")
-	if err := os.WriteFile(garbage, []byte(strings.Repeat("garbage ", 2000)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	otherTag := filepath.Join(dir, "other.db")
-	foreign := filepath.Join(dir, "foreign.db")
-	for path, bucket := range map[string]string{otherTag: "snbridge", foreign: "sessions"} {
-		db, err := bbolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.Update(func(tx *bbolt.Tx) error {
-			b, _ := tx.CreateBucket([]byte(bucket))
-			return b.Put(storeFormatKey, []byte("snbridge-broker/0"))
-		})
-		db.Close()
-	}
+	bad := boltfiletest.MakeBad(t, storeFormat, "snbridge-broker/0")
 	for _, tt := range []struct {
 		name, path string
 		want       []string
 	}{
-		{"garbage", garbage, []string{garbage, "damaged or not a broker store", "move it away"}},
-		{"other format tag", otherTag, []string{otherTag, `"snbridge-broker/0"`, StoreFormat, "move it away"}},
-		{"another program's file", foreign, []string{foreign, "no format tag", "move it away"}},
+		{"garbage", bad.Damaged, []string{bad.Damaged, "damaged or not a broker store", "move it away"}},
+		{"other format tag", bad.OtherTag, []string{bad.OtherTag, `"snbridge-broker/0"`, StoreFormat, "run the snbridge version that wrote it", "move the file away"}},
+		{"another program's file", bad.Foreign, []string{bad.Foreign, "no format tag", "move the file away"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(Config{StorePath: tt.path})

@@ -30,7 +30,8 @@
 // bucket "order" maps an 8-octet big-endian sequence number to an index
 // record (time, size, client id), giving the global age order; bucket
 // "clients" holds one sub-bucket per client mapping the sequence number to
-// the encoded message. A file with another format tag, or one that bbolt
-// cannot open, is reported by [Open] with what to do; it is never silently
-// discarded.
+// the encoded message. A file with another format tag, another program's
+// bbolt file, or one that bbolt cannot open, is reported by [Open] with
+// what to do (package bridge/boltfile checks the tag); it is never
+// silently discarded.
 package spool

@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/snbridge/snbridge/bridge/boltfile"
 )
 
 // Policy decides what happens when an append would exceed MaxBytes.
@@ -34,11 +35,17 @@ var ErrFull = errors.New("spool: full")
 var ErrClosed = errors.New("spool: closed")
 
 var (
-	bucketMeta    = []byte("meta")
 	bucketOrder   = []byte("order")
 	bucketClients = []byte("clients")
-	keyFormat     = []byte("format")
 )
+
+// fileFormat is the spool file's format tag and the words of its errors.
+var fileFormat = boltfile.Format{
+	Tag:    FormatVersion,
+	Kind:   "spool",
+	Fresh:  "to start with an empty spool; its messages are then lost",
+	Bucket: "meta",
+}
 
 // Config configures a Spool. It maps onto the [fallback] section.
 type Config struct {
@@ -100,18 +107,14 @@ func Open(cfg Config) (*Spool, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{
-		Timeout:      time.Second,
+	db, err := boltfile.Open(cfg.Path, fileFormat, &bolt.Options{
 		FreelistType: bolt.FreelistMapType,
 		// A hard guard on the file itself, well above the logical bound
 		// (bbolt files do not shrink; freed pages are reused).
 		MaxSize: int(cfg.MaxBytes*4 + 4<<20),
 	})
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("spool: open %s: file is locked by another process (is another snbridge running with the same data_dir?)", cfg.Path)
-		}
-		return nil, fmt.Errorf("spool: open %s: %w (the file is damaged or not a spool: move it away to start with an empty spool; its messages are then lost)", cfg.Path, err)
+		return nil, fmt.Errorf("spool: open %s: %w", cfg.Path, err)
 	}
 	s := &Spool{
 		cfg:     cfg,
@@ -128,25 +131,9 @@ func Open(cfg Config) (*Spool, error) {
 	return s, nil
 }
 
-// load checks the format tag and rebuilds the in-memory index.
+// load rebuilds the in-memory index (Open has checked the format tag).
 func (s *Spool) load() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			if tx.Bucket(bucketOrder) != nil || tx.Bucket(bucketClients) != nil {
-				return errors.New("no format tag: not a snbridge spool or damaged; move the file away to start with an empty spool")
-			}
-			var err error
-			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
-				return err
-			}
-			if err := meta.Put(keyFormat, []byte(FormatVersion)); err != nil {
-				return err
-			}
-		}
-		if got := meta.Get(keyFormat); !bytes.Equal(got, []byte(FormatVersion)) {
-			return fmt.Errorf("format %q, this build reads %q: run the snbridge version that wrote it to replay its messages, or move the file away to start with an empty spool", got, FormatVersion)
-		}
 		order, err := tx.CreateBucketIfNotExists(bucketOrder)
 		if err != nil {
 			return err

@@ -13,8 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
+
+	"github.com/snbridge/snbridge/bridge/boltfile/boltfiletest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -264,33 +265,31 @@ func TestExpireDropsOldMessages(t *testing.T) {
 }
 
 func TestOpenRejectsOtherFormatVersion(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Update(func(tx *bolt.Tx) error {
-		b, _ := tx.CreateBucket(bucketMeta)
-		return b.Put(keyFormat, []byte("snbridge-spool/99"))
-	})
-	db.Close()
-	_, err = Open(Config{Path: path, MaxBytes: 1 << 20})
+	bad := boltfiletest.MakeBad(t, fileFormat, "snbridge-spool/99")
+	_, err := Open(Config{Path: bad.OtherTag, MaxBytes: 1 << 20})
 	if err == nil || !strings.Contains(err.Error(), `format "snbridge-spool/99", this build reads "snbridge-spool/1"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestOpenReportsDamagedFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool.db")
-	if err := os.WriteFile(path, []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Open(Config{Path: path, MaxBytes: 1 << 20})
+	bad := boltfiletest.MakeBad(t, fileFormat, "")
+	_, err := Open(Config{Path: bad.Damaged, MaxBytes: 1 << 20})
 	if err == nil || !strings.Contains(err.Error(), "damaged or not a spool: move it away") {
 		t.Fatalf("err = %v", err)
 	}
-	if b, _ := os.ReadFile(path); len(b) != 15000 {
+	if b, _ := os.ReadFile(bad.Damaged); len(b) != 15000 {
 		t.Errorf("damaged file was modified (len %d)", len(b))
+	}
+}
+
+// A bbolt file of another program (buckets, no tag) is refused, not
+// written into.
+func TestOpenRefusesForeignFile(t *testing.T) {
+	bad := boltfiletest.MakeBad(t, fileFormat, "")
+	_, err := Open(Config{Path: bad.Foreign, MaxBytes: 1 << 20})
+	if err == nil || !strings.Contains(err.Error(), "no format tag: not a spool") || !strings.Contains(err.Error(), "move the file away") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

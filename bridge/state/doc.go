@@ -25,7 +25,8 @@
 //
 // On-disk format: bucket "meta" holds the format tag ([FormatVersion]);
 // bucket "sessions" maps a client id to its [Record] as JSON. A file with
-// another format tag, one that bbolt cannot open, or a record that does
-// not decode is reported by [Open] with the file's path and what to do;
-// nothing is discarded or half-loaded.
+// another format tag, one that bbolt cannot open (both checked through
+// package bridge/boltfile), or a record that does not decode is reported
+// by [Open] with the file's path and what to do; nothing is discarded or
+// half-loaded.
 package state

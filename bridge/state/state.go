@@ -1,18 +1,16 @@
 package state
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/snbridge/snbridge/bridge/boltfile"
 	"github.com/snbridge/snbridge/mqttsn/session"
 )
 
@@ -24,11 +22,15 @@ const FormatVersion = "snbridge-state/1"
 // ErrClosed is passed to Commit callbacks after Run returned.
 var ErrClosed = errors.New("state: closed")
 
-var (
-	bucketMeta     = []byte("meta")
-	bucketSessions = []byte("sessions")
-	keyFormat      = []byte("format")
-)
+var bucketSessions = []byte("sessions")
+
+// fileFormat is the state file's format tag and the words of its errors.
+var fileFormat = boltfile.Format{
+	Tag:    FormatVersion,
+	Kind:   "snbridge state file",
+	Fresh:  "to start without stored sessions, which are then lost",
+	Bucket: "meta",
+}
 
 // Record is what the store keeps for one client.
 type Record struct {
@@ -90,12 +92,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("state: no path")
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	db, err := boltfile.Open(cfg.Path, fileFormat, &bolt.Options{FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("state: open %s: file is locked by another process (is another snbridge running with the same data_dir?)", cfg.Path)
-		}
-		return nil, fmt.Errorf("state: open %s: %w (the file is damaged or not a snbridge state file: move it away to start without stored sessions, which are then lost)", cfg.Path, err)
+		return nil, fmt.Errorf("state: open %s: %w", cfg.Path, err)
 	}
 	s := &Store{
 		cfg:  cfg,
@@ -110,28 +109,9 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// load checks (or, in a new file, writes) the format tag and decodes
-// every record.
+// load decodes every record (Open has checked the format tag).
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			empty := true
-			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
-			if !empty {
-				return errors.New("no format tag: not a snbridge state file (another program's bbolt file?); point data_dir elsewhere or move the file away to start without stored sessions")
-			}
-			var err error
-			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
-				return err
-			}
-			if err := meta.Put(keyFormat, []byte(FormatVersion)); err != nil {
-				return err
-			}
-		}
-		if got := meta.Get(keyFormat); !bytes.Equal(got, []byte(FormatVersion)) {
-			return fmt.Errorf("format %q, this build reads %q: run the snbridge version that wrote it, or move the file away to start without stored sessions (they are then lost)", got, FormatVersion)
-		}
 		b, err := tx.CreateBucketIfNotExists(bucketSessions)
 		if err != nil {
 			return err
@@ -139,10 +119,10 @@ func (s *Store) load() error {
 		return b.ForEach(func(k, v []byte) error {
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("session %q: %w: the file is damaged; move it away to start without stored sessions (they are then lost)", k, err)
+				return fmt.Errorf("session %q: %w: the file is damaged; move it away %s", k, err, fileFormat.Fresh)
 			}
 			if r.Snapshot.ClientID != string(k) {
-				return fmt.Errorf("session %q: record is for client %q: the file is damaged; move it away to start without stored sessions (they are then lost)", k, r.Snapshot.ClientID)
+				return fmt.Errorf("session %q: record is for client %q: the file is damaged; move it away %s", k, r.Snapshot.ClientID, fileFormat.Fresh)
 			}
 			s.records = append(s.records, r)
 			return nil

@@ -13,6 +13,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
+	"github.com/snbridge/snbridge/bridge/boltfile"
+	"github.com/snbridge/snbridge/bridge/boltfile/boltfiletest"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/session"
 )
@@ -120,25 +122,11 @@ func TestGroupCommit(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	dir := t.TempDir()
-	garbage := filepath.Join(dir, "garbage.db")
-	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	otherTag := filepath.Join(dir, "other.db")
-	foreign := filepath.Join(dir, "foreign.db")
-	badRecord := filepath.Join(dir, "bad.db")
-	writeBolt(t, otherTag, func(tx *bolt.Tx) error {
-		b, _ := tx.CreateBucket(bucketMeta)
-		return b.Put(keyFormat, []byte("snbridge-state/99"))
-	})
-	writeBolt(t, foreign, func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucket([]byte("mochi"))
-		return err
-	})
-	writeBolt(t, badRecord, func(tx *bolt.Tx) error {
-		b, _ := tx.CreateBucket(bucketMeta)
-		b.Put(keyFormat, []byte(FormatVersion))
+	bad := boltfiletest.MakeBad(t, fileFormat, "snbridge-state/99")
+	badRecord := filepath.Join(t.TempDir(), "bad.db")
+	boltfiletest.Write(t, badRecord, func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucket([]byte(fileFormat.Bucket))
+		b.Put([]byte(boltfile.TagKey), []byte(FormatVersion))
 		s, _ := tx.CreateBucket(bucketSessions)
 		s.Put([]byte("ok"), []byte(`{"Snapshot":{"ClientID":"ok"}}`))
 		return s.Put([]byte("sensor-7"), []byte(`{"Snapshot":{"ClientID":`))
@@ -147,9 +135,9 @@ func TestOpenErrors(t *testing.T) {
 		name, path string
 		want       []string
 	}{
-		{"garbage", garbage, []string{garbage, "damaged or not a snbridge state file", "move it away"}},
-		{"other format tag", otherTag, []string{otherTag, `format "snbridge-state/99"`, FormatVersion, "run the snbridge version that wrote it", "move the file away"}},
-		{"another program's file", foreign, []string{foreign, "no format tag", "move the file away"}},
+		{"garbage", bad.Damaged, []string{bad.Damaged, "damaged or not a snbridge state file", "move it away"}},
+		{"other format tag", bad.OtherTag, []string{bad.OtherTag, `format "snbridge-state/99"`, FormatVersion, "run the snbridge version that wrote it", "move the file away"}},
+		{"another program's file", bad.Foreign, []string{bad.Foreign, "no format tag", "move the file away"}},
 		{"damaged record", badRecord, []string{badRecord, `session "sensor-7"`, "damaged", "move it away"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,16 +167,4 @@ func TestOpenLocked(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("second Open: %v", err)
 	}
-}
-
-func writeBolt(t *testing.T, path string, f func(*bolt.Tx) error) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(f); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 }
