@@ -176,7 +176,7 @@ func (b *Broker) serve() error {
 // closes mochi.
 func (b *Broker) shutdown() {
 	for _, it := range b.stop() {
-		it.fail(ErrClosed)
+		it.done.Fail(ErrClosed)
 	}
 	_ = b.srv.Close()
 	b.logOff.Store(true)
@@ -194,7 +194,7 @@ func (b *Broker) stop() []item {
 
 // Open implements [bridge.Upstream].
 func (b *Broker) Open(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
-	b.enqueue(item{kind: opOpen, info: info, deliver: deliver, doneOpen: done})
+	b.enqueue(item{kind: opOpen, info: info, deliver: deliver, done: bridge.Completion{Open: done}})
 }
 
 // allowHook lets every local MQTT client connect and use every topic, like

@@ -27,25 +27,7 @@ type item struct {
 	discard bool
 	info    bridge.ClientInfo
 	deliver func(bridge.Message)
-
-	doneOpen  func(bridge.Session, error)
-	doneErr   func(error)
-	doneSub   func(byte, error)
-	doneClose func()
-}
-
-// fail completes the item's operation with err.
-func (it *item) fail(err error) {
-	switch it.kind {
-	case opOpen:
-		it.doneOpen(nil, err)
-	case opPublish, opUnsubscribe:
-		it.doneErr(err)
-	case opSubscribe:
-		it.doneSub(0x80, err)
-	case opClose:
-		it.doneClose()
-	}
+	done    bridge.Completion
 }
 
 // opChunk is how many operations the worker runs before it hands out the
@@ -65,7 +47,7 @@ func (b *Broker) enqueue(it item) {
 	b.mu.Lock()
 	if b.stopped {
 		b.mu.Unlock()
-		it.fail(ErrClosed)
+		it.done.Fail(ErrClosed)
 		return
 	}
 	b.ops = append(b.ops, it)
@@ -133,23 +115,23 @@ func (b *Broker) work(ctx context.Context) {
 func (b *Broker) exec(it *item) {
 	switch it.kind {
 	case opOpen:
-		b.open(it.info, it.deliver, it.doneOpen)
+		b.open(it.info, it.deliver, it.done.Open)
 	default:
 		if it.h.closed {
-			it.fail(ErrSessionClosed)
+			it.done.Fail(ErrSessionClosed)
 			return
 		}
 		switch it.kind {
 		case opPublish:
-			it.doneErr(b.publish(it.msg))
+			it.done.Err(b.publish(it.msg))
 		case opSubscribe:
-			b.subscribe(it.h, it.filter, it.qos, it.doneSub)
+			b.subscribe(it.h, it.filter, it.qos, it.done.Sub)
 		case opUnsubscribe:
 			b.unsubscribe(it.h.c, it.filter)
-			it.doneErr(nil)
+			it.done.Err(nil)
 		case opClose:
 			b.close(it.h, it.discard)
-			it.doneClose()
+			it.done.Close()
 		}
 	}
 }

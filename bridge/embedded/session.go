@@ -46,22 +46,22 @@ var _ bridge.Session = (*handle)(nil)
 
 // Publish implements [bridge.Session].
 func (h *handle) Publish(m bridge.Message, done func(error)) {
-	h.b.enqueue(item{kind: opPublish, h: h, msg: m, doneErr: done})
+	h.b.enqueue(item{kind: opPublish, h: h, msg: m, done: bridge.Completion{Err: done}})
 }
 
 // Subscribe implements [bridge.Session].
 func (h *handle) Subscribe(filter string, qos byte, done func(byte, error)) {
-	h.b.enqueue(item{kind: opSubscribe, h: h, filter: filter, qos: qos, doneSub: done})
+	h.b.enqueue(item{kind: opSubscribe, h: h, filter: filter, qos: qos, done: bridge.Completion{Sub: done}})
 }
 
 // Unsubscribe implements [bridge.Session].
 func (h *handle) Unsubscribe(filter string, done func(error)) {
-	h.b.enqueue(item{kind: opUnsubscribe, h: h, filter: filter, doneErr: done})
+	h.b.enqueue(item{kind: opUnsubscribe, h: h, filter: filter, done: bridge.Completion{Err: done}})
 }
 
 // Close implements [bridge.Session].
 func (h *handle) Close(discard bool, done func()) {
-	h.b.enqueue(item{kind: opClose, h: h, discard: discard, doneClose: done})
+	h.b.enqueue(item{kind: opClose, h: h, discard: discard, done: bridge.Completion{Close: done}})
 }
 
 // open attaches a handle to the client id, taking over an attached one and

@@ -151,14 +151,14 @@ func (a *aggregator) run(ctx context.Context) {
 
 func (a *aggregator) open(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
 	s := &asession{a: a, id: info.ClientID, clean: info.CleanSession, deliver: deliver}
-	if !a.q.push(op{kind: opOpen, as: s, doneOpen: done}) {
+	if !a.q.push(op{kind: opOpen, as: s, done: bridge.Completion{Open: done}}) {
 		done(nil, ErrClosed)
 	}
 }
 
 // Publish implements [bridge.Session].
 func (s *asession) Publish(m bridge.Message, done func(error)) {
-	o := op{kind: opPublish, as: s, msg: m, doneErr: done}
+	o := op{kind: opPublish, as: s, msg: m, done: bridge.Completion{Err: done}}
 	if m.QoS > 2 {
 		o.err = fmt.Errorf("paho: publish %q: invalid qos %d", m.Topic, m.QoS)
 	}
@@ -167,7 +167,7 @@ func (s *asession) Publish(m bridge.Message, done func(error)) {
 
 // Subscribe implements [bridge.Session].
 func (s *asession) Subscribe(filter string, qos byte, done func(byte, error)) {
-	o := op{kind: opSubscribe, as: s, filter: filter, qos: qos, doneSub: done}
+	o := op{kind: opSubscribe, as: s, filter: filter, qos: qos, done: bridge.Completion{Sub: done}}
 	if qos > 2 {
 		o.err = fmt.Errorf("paho: subscribe %q: invalid qos %d", filter, qos)
 	}
@@ -176,7 +176,7 @@ func (s *asession) Subscribe(filter string, qos byte, done func(byte, error)) {
 
 // Unsubscribe implements [bridge.Session].
 func (s *asession) Unsubscribe(filter string, done func(error)) {
-	s.push(op{kind: opUnsubscribe, as: s, filter: filter, doneErr: done})
+	s.push(op{kind: opUnsubscribe, as: s, filter: filter, done: bridge.Completion{Err: done}})
 }
 
 // Close implements [bridge.Session]. A persistent session
@@ -184,7 +184,7 @@ func (s *asession) Unsubscribe(filter string, done func(error)) {
 // and its QoS 1 and 2 messages, for a later Open of the same client id;
 // otherwise its subscriptions are released.
 func (s *asession) Close(discard bool, done func()) {
-	s.push(op{kind: opClose, as: s, discard: discard, doneClose: done})
+	s.push(op{kind: opClose, as: s, discard: discard, done: bridge.Completion{Close: done}})
 }
 
 func (s *asession) push(o op) {
@@ -192,7 +192,7 @@ func (s *asession) push(o op) {
 		o.err = ErrSessionClosed
 	}
 	if !s.a.q.push(o) {
-		o.fail(ErrClosed)
+		o.done.Fail(ErrClosed)
 	}
 }
 
@@ -310,25 +310,25 @@ func (a *aggregator) complete(o *op) bool {
 	switch o.kind {
 	case opOpen:
 		if err := o.result(); err != nil {
-			o.doneOpen(nil, err)
+			o.done.Open(nil, err)
 			return false
 		}
-		a.attach(o.as, o.doneOpen)
+		a.attach(o.as, o.done.Open)
 	case opPublish:
-		o.doneErr(o.result())
+		o.done.Err(o.result())
 	case opSubscribe:
-		o.doneSub(a.subscribed(o))
+		o.done.Sub(a.subscribed(o))
 	case opUnsubscribe:
 		if err := o.result(); err != nil && o.tok != nil {
 			a.log.Warn().Err(err).Str("topic", o.filter).Msg("upstream unsubscribe failed")
 		}
-		o.doneErr(nil) // the session is unsubscribed either way
+		o.done.Err(nil) // the session is unsubscribed either way
 	case opResubscribe:
 		if err := o.result(); err != nil {
 			a.log.Warn().Err(err).Str("topic", o.filter).Msg("resubscribe after reconnect failed")
 		}
 	case opClose:
-		o.doneClose()
+		o.done.Close()
 	}
 	return false
 }

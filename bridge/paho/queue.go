@@ -212,6 +212,6 @@ func isDone(t token) bool {
 
 func failAll(ops []op, err error) {
 	for i := range ops {
-		ops[i].fail(err)
+		ops[i].done.Fail(err)
 	}
 }

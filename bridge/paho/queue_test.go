@@ -11,6 +11,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/snbridge/snbridge/bridge"
 )
 
 func TestStored(t *testing.T) {
@@ -44,7 +46,7 @@ func (e *fakeEngine) issue(o *op) {
 	o.tok, e.toks = e.toks[0], e.toks[1:]
 }
 
-func (e *fakeEngine) complete(o *op) bool { o.doneErr(o.result()); return false }
+func (e *fakeEngine) complete(o *op) bool { o.done.Err(o.result()); return false }
 
 func (e *fakeEngine) shutdown() {}
 
@@ -76,7 +78,7 @@ func TestDriveStoredPublish(t *testing.T) {
 
 		var got []string
 		for i := range 2 {
-			q.push(op{kind: opPublish, doneErr: func(err error) { got = append(got, fmt.Sprint(i, " ", err)) }})
+			q.push(op{kind: opPublish, done: bridge.Completion{Err: func(err error) { got = append(got, fmt.Sprint(i, " ", err)) }}})
 		}
 		synctest.Wait()
 		if len(got) > 0 {
@@ -89,7 +91,7 @@ func TestDriveStoredPublish(t *testing.T) {
 		}
 
 		got = nil
-		q.push(op{kind: opPublish, doneErr: func(err error) { got = append(got, fmt.Sprint(err)) }})
+		q.push(op{kind: opPublish, done: bridge.Completion{Err: func(err error) { got = append(got, fmt.Sprint(err)) }}})
 		synctest.Wait()
 		if d := cmp.Diff([]string{mqtt.ErrNotConnected.Error()}, got); d != "" {
 			t.Errorf("completion of a publish paho refused (-want +got):\n%s", d)

@@ -75,7 +75,7 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 	u.wg.Add(1)
 	u.mu.Unlock()
 
-	s.q.push(op{kind: opOpen, doneOpen: done})
+	s.q.push(op{kind: opOpen, done: bridge.Completion{Open: done}})
 	go func() {
 		defer u.wg.Done()
 		drive(s.q, s, s.abort, u.stop, ErrSessionClosed)
@@ -87,7 +87,7 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 
 // Publish implements [bridge.Session].
 func (s *tsession) Publish(m bridge.Message, done func(error)) {
-	o := op{kind: opPublish, msg: m, doneErr: done}
+	o := op{kind: opPublish, msg: m, done: bridge.Completion{Err: done}}
 	switch {
 	case s.closed.Load():
 		o.err = ErrSessionClosed
@@ -99,7 +99,7 @@ func (s *tsession) Publish(m bridge.Message, done func(error)) {
 
 // Subscribe implements [bridge.Session].
 func (s *tsession) Subscribe(filter string, qos byte, done func(byte, error)) {
-	o := op{kind: opSubscribe, filter: filter, qos: qos, doneSub: done}
+	o := op{kind: opSubscribe, filter: filter, qos: qos, done: bridge.Completion{Sub: done}}
 	switch {
 	case s.closed.Load():
 		o.err = ErrSessionClosed
@@ -111,7 +111,7 @@ func (s *tsession) Subscribe(filter string, qos byte, done func(byte, error)) {
 
 // Unsubscribe implements [bridge.Session].
 func (s *tsession) Unsubscribe(filter string, done func(error)) {
-	o := op{kind: opUnsubscribe, filter: filter, doneErr: done}
+	o := op{kind: opUnsubscribe, filter: filter, done: bridge.Completion{Err: done}}
 	if s.closed.Load() {
 		o.err = ErrSessionClosed
 	}
@@ -126,14 +126,14 @@ func (s *tsession) Close(discard bool, done func()) {
 		s.grace = time.AfterFunc(s.u.cfg.CloseTimeout, s.stopWaiting)
 		s.mu.Unlock()
 	}
-	s.push(op{kind: opClose, discard: discard, doneClose: done})
+	s.push(op{kind: opClose, discard: discard, done: bridge.Completion{Close: done}})
 }
 
 // push queues o for the completer; after the session ended, o fails on
 // the caller's goroutine.
 func (s *tsession) push(o op) {
 	if !s.q.push(o) {
-		o.fail(ErrSessionClosed)
+		o.done.Fail(ErrSessionClosed)
 	}
 }
 
@@ -175,17 +175,17 @@ func (s *tsession) complete(o *op) bool {
 	case opOpen:
 		return s.opened(o)
 	case opPublish, opUnsubscribe:
-		o.doneErr(o.result())
+		o.done.Err(o.result())
 	case opSubscribe:
 		g, err := s.subscribed(o)
-		o.doneSub(g, err)
+		o.done.Sub(g, err)
 	case opResubscribe:
 		if _, err := s.subscribed(o); err != nil {
 			s.log.Warn().Err(err).Str("topic", o.filter).Msg("resubscribe after reconnect failed")
 		}
 	case opClose:
 		s.end(o.discard)
-		o.doneClose()
+		o.done.Close()
 		return true
 	}
 	return false
@@ -204,11 +204,11 @@ func (s *tsession) opened(o *op) bool {
 		s.closed.Store(true)
 		s.cl.Disconnect(0) // stops a connect still in progress
 		s.log.Warn().Err(err).Msg("upstream session not opened")
-		o.doneOpen(nil, fmt.Errorf("paho: connect %s as %q: %w", s.u.url, s.id, err))
+		o.done.Open(nil, fmt.Errorf("paho: connect %s as %q: %w", s.u.url, s.id, err))
 		return true
 	}
 	s.log.Debug().Bool("clean", s.info.CleanSession).Msg("upstream session opened")
-	o.doneOpen(s, nil)
+	o.done.Open(s, nil)
 	s.flushEarly()
 	return false
 }

@@ -189,25 +189,7 @@ type op struct {
 	filter  string
 	discard bool
 	as      *asession // aggregating mode
-
-	doneOpen  func(bridge.Session, error)
-	doneErr   func(error)
-	doneSub   func(byte, error)
-	doneClose func()
-}
-
-// fail completes o with err.
-func (o *op) fail(err error) {
-	switch o.kind {
-	case opOpen:
-		o.doneOpen(nil, err)
-	case opPublish, opUnsubscribe:
-		o.doneErr(err)
-	case opSubscribe:
-		o.doneSub(0x80, err)
-	case opClose:
-		o.doneClose()
-	}
+	done    bridge.Completion
 }
 
 // result is the outcome of a completed op.
