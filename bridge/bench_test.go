@@ -37,22 +37,34 @@ func BenchmarkGatewayQoS0(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchGateway(b, gwConn, cl)
+		benchGateway(b, gwConn, cl, true, nil)
 	})
 	b.Run("mem", func(b *testing.B) {
-		net := transporttest.New(transporttest.Config{QueueLen: 4 * benchWindow})
-		benchGateway(b, net.MustListen(memGW), net.MustListen(memAddr(1)))
+		benchGatewayMem(b, true, nil)
 	})
 }
 
-func benchGateway(b *testing.B, gwConn, clConn transport.Conn) {
+// benchGatewayMem is benchGateway over the in-memory network.
+func benchGatewayMem(b *testing.B, clean bool, configure func(*bridge.Config)) {
+	net := transporttest.New(transporttest.Config{QueueLen: 4 * benchWindow})
+	benchGateway(b, net.MustListen(memGW), net.MustListen(memAddr(1)), clean, configure)
+}
+
+// benchGateway sends QoS 0 PUBLISHes of a client connected with clean
+// through a gateway on gwConn to an upstream that only counts; configure
+// (may be nil) adjusts the gateway's Config.
+func benchGateway(b *testing.B, gwConn, clConn transport.Conn, clean bool, configure func(*bridge.Config)) {
 	up := newMemUpstream()
 	up.record = false
 	up.notify = make(chan struct{}, 1)
-	g, err := bridge.New(bridge.Config{
+	cfg := bridge.Config{
 		Transports: []transport.Conn{gwConn}, Upstream: up,
 		Logger: zerolog.Nop(),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	g, err := bridge.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +74,7 @@ func benchGateway(b *testing.B, gwConn, clConn transport.Conn) {
 	defer func() { cancel(); <-done }()
 
 	r := newRawOn(b, clConn, gwConn.LocalAddr())
-	r.connect("bench", true, 600)
+	r.connect("bench", clean, 600)
 	id := r.register("bench/qos0", 1)
 	pkt, err := (&mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{
 		TopicID: id, Data: []byte("0123456789abcdef"),
