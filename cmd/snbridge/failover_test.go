@@ -18,6 +18,7 @@ import (
 	"github.com/snbridge/snbridge/bridge/bridgetest"
 	"github.com/snbridge/snbridge/mqttsn"
 	"github.com/snbridge/snbridge/mqttsn/client"
+	"github.com/snbridge/snbridge/transport/udp"
 )
 
 // Offline operation end to end (issue 6): the binary with [fallback]
@@ -166,15 +167,27 @@ func publishSeries(ctx context.Context, t *testing.T, snAddr, id string, n int, 
 	return n, nil
 }
 
-// expectInOrder reads ch until, for every topic, the messages 0..want-1
-// have arrived, each for the first time after all lower ones (QoS 1:
-// duplicates are allowed, reordering is not).
-func expectInOrder(t *testing.T, ch <-chan bridgetest.Message, want map[string]int, timeout time.Duration) {
+// inOrder checks what an upstream subscriber receives: every message
+// arrives, each for the first time after all lower ones of its topic
+// (QoS 1: duplicates are allowed, reordering is not).
+type inOrder struct {
+	ch   <-chan bridgetest.Message
+	next map[string]int // topic -> messages 0..next-1 have arrived
+	dups int
+	logs func() string
+}
+
+func newInOrder(ch <-chan bridgetest.Message, logs func() string) *inOrder {
+	return &inOrder{ch: ch, next: map[string]int{}, logs: logs}
+}
+
+// expect reads until, for every topic, the messages 0..want-1 have
+// arrived in order.
+func (o *inOrder) expect(t *testing.T, want map[string]int, timeout time.Duration) {
 	t.Helper()
-	next := make(map[string]int, len(want))
 	done := func() bool {
 		for topic, n := range want {
-			if next[topic] < n {
+			if o.next[topic] < n {
 				return false
 			}
 		}
@@ -182,35 +195,42 @@ func expectInOrder(t *testing.T, ch <-chan bridgetest.Message, want map[string]i
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	dups := 0
 	for !done() {
 		select {
-		case m := <-ch:
+		case m := <-o.ch:
 			i, err := strconv.Atoi(string(m.Payload))
 			if err != nil {
 				t.Fatalf("message %q %q: %v", m.Topic, m.Payload, err)
 			}
 			switch {
-			case i < next[m.Topic]:
-				dups++
-			case i == next[m.Topic]:
-				next[m.Topic]++
+			case i < o.next[m.Topic]:
+				o.dups++
+			case i == o.next[m.Topic]:
+				o.next[m.Topic]++
 			default:
-				t.Fatalf("%s: message %d arrived before %d (out of order)", m.Topic, i, next[m.Topic])
+				t.Fatalf("%s: message %d arrived before %d (out of order)\ngateway log:\n%s", m.Topic, i, o.next[m.Topic], o.logs())
 			}
 		case <-deadline.C:
-			t.Fatalf("within %v got %v of %v messages in order", timeout, next, want)
+			t.Fatalf("within %v got %v of %v messages in order\ngateway log:\n%s", timeout, o.next, want, o.logs())
 		}
 	}
-	t.Logf("upstream: %v in order, %d duplicates", next, dups)
+	t.Logf("upstream: %v in order, %d duplicates", o.next, o.dups)
 }
 
-// TestFailoverUpstreamRestart: three sensors publish QoS 1 while the
-// upstream mosquitto is stopped mid-stream and restarted mid-stream.
-// During the outage a local MQTT client of the embedded broker receives
-// their messages and the status topic says "down"; afterwards every
-// message arrives upstream, in order per sensor, and the retained status
-// is "up" again.
+// TestFailoverUpstreamRestart: four sensors publish 1000 QoS 1 messages
+// while the upstream mosquitto is stopped and restarted. During the
+// outage a local MQTT client of the embedded broker and an MQTT-SN client
+// that connects then receive their messages and the status topic says
+// "down"; the broker is started again while the sensors keep publishing;
+// every message arrives upstream, in order per sensor, and the retained
+// status is "up" again.
+//
+// mosquitto is stopped with SIGKILL, which loses messages it has
+// acknowledged but not yet passed on to the subscriber (the broker's
+// loss, not the gateway's), so the sensors pause before the stop until
+// the subscriber has everything acknowledged so far. The gateway's own
+// handling of a publish in flight when the link dies is covered by
+// bridge/failover's tests.
 func TestFailoverUpstreamRestart(t *testing.T) {
 	mosq := persistentMosquitto(t)
 	up := upstreamSubscriber(t, mosq)
@@ -220,15 +240,16 @@ func TestFailoverUpstreamRestart(t *testing.T) {
 	status := watchStatus(t, brokerURL)
 	status.wait(t, "up")
 	local := bridgetest.Subscribe(t, brokerURL, "site/#", 1)
+	order := newInOrder(up, d.logs)
 
-	// Each sensor: 0..79 with the upstream up (it is stopped after the
-	// first 30 acknowledgements of all), 80..139 once "down" is seen,
-	// 140..199 once the upstream has been started again.
-	const sensors, n, outageFrom, restartFrom = 3, 200, 80, 140
-	outage, restarted := make(chan struct{}), make(chan struct{})
+	// Each sensor: 0..99 with the upstream up, 100..174 once "down" is
+	// seen, 175..249 once the upstream has been started again.
+	const sensors, n, outageFrom, restartFrom = 4, 250, 100, 175
+	paused, outage, restarted := make(chan struct{}, sensors), make(chan struct{}), make(chan struct{})
 	gate := func(i int) {
 		switch i {
 		case outageFrom:
+			paused <- struct{}{}
 			<-outage
 		case restartFrom:
 			<-restarted
@@ -239,24 +260,30 @@ func TestFailoverUpstreamRestart(t *testing.T) {
 	acked := make(chan string, sensors*n)
 	errs := make(chan error, sensors)
 	ids := make([]string, sensors)
+	want := map[string]int{}
 	for k := range sensors {
 		ids[k] = fmt.Sprintf("fo-sensor-%d", k)
+		want["site/"+ids[k]] = outageFrom
 		go func() {
 			_, err := publishSeries(ctx, t, snAddr, ids[k], n, gate, acked)
 			errs <- err
 		}()
 	}
-	for range 30 {
+	for range sensors {
 		select {
-		case <-acked:
+		case <-paused:
 		case err := <-errs:
 			t.Fatalf("sensor stopped before the outage: %v\n%s", err, d.logs())
 		case <-ctx.Done():
-			t.Fatal("sensors did not start publishing")
+			t.Fatal("sensors did not reach the outage")
 		}
 	}
+	order.expect(t, want, time.Minute)
 	mosq.Stop()
 	status.wait(t, "down")
+	// An MQTT-SN client that connects during the outage is served (no
+	// congestion) and gets a sensor's messages through the embedded broker.
+	watcher := snSubscriber(t, ctx, snAddr, "fo-watcher", "site/"+ids[0])
 	close(outage)
 
 	// The local client gets what the sensors publish during the outage.
@@ -271,6 +298,17 @@ func TestFailoverUpstreamRestart(t *testing.T) {
 		delete(pending, m.Topic+"/"+string(m.Payload))
 	}
 
+	for want := outageFrom; want < restartFrom; {
+		select {
+		case m := <-watcher:
+			if i, _ := strconv.Atoi(string(m.Payload)); i == want {
+				want++
+			}
+		case <-ctx.Done():
+			t.Fatalf("MQTT-SN subscriber: waiting for %s message %d", ids[0], want)
+		}
+	}
+
 	mosq.Start()
 	close(restarted)
 	for range sensors {
@@ -278,11 +316,10 @@ func TestFailoverUpstreamRestart(t *testing.T) {
 			t.Fatalf("sensor: %v\n%s", err, d.logs())
 		}
 	}
-	want := map[string]int{}
 	for _, id := range ids {
 		want["site/"+id] = n
 	}
-	expectInOrder(t, up, want, 2*time.Minute)
+	order.expect(t, want, 2*time.Minute)
 	status.wait(t, "up")
 	if !slices.Contains(status.seen, "down") {
 		t.Errorf("status sequence %q has no down", status.seen)
@@ -373,9 +410,9 @@ func TestFailoverKill9(t *testing.T) {
 	}
 	t.Logf("acknowledged before kill -9: %v", want)
 
-	startWatched(t, cfgPath) // with the upstream still down
+	d = startWatched(t, cfgPath) // with the upstream still down
 	mosq.Start()
-	expectInOrder(t, up, want, 2*time.Minute)
+	newInOrder(up, d.logs).expect(t, want, 2*time.Minute)
 }
 
 // TestDamagedSpoolFile: a spool file that is not one stops start-up with
@@ -398,4 +435,27 @@ func TestDamagedSpoolFile(t *testing.T) {
 	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, garbage) {
 		t.Errorf("spool file changed (%v)", err)
 	}
+}
+
+// snSubscriber connects an MQTT-SN client and subscribes it to filter at
+// QoS 1; its messages come on the returned channel.
+func snSubscriber(t *testing.T, ctx context.Context, snAddr, id, filter string) <-chan client.Message {
+	t.Helper()
+	conn, err := udp.Listen(udp.Config{Listen: "127.0.0.1:0"})
+	must(t, "listen", err)
+	gw, err := netipAddr(snAddr)
+	must(t, "gateway address", err)
+	msgs := make(chan client.Message, 1<<12)
+	c := client.Open(conn, client.Config{Gateway: gw, ClientID: id, KeepAlive: 5 * time.Minute, CleanSession: true, Retry: 5 * time.Second,
+		OnMessage: func(m client.Message) {
+			select {
+			case msgs <- m:
+			default: // the test reads what it needs; the rest is not kept
+			}
+		}})
+	t.Cleanup(func() { _ = c.Close() })
+	must(t, id+" connect", c.Connect(ctx))
+	_, err = c.Subscribe(ctx, client.FilterName(filter), mqttsn.QoS1)
+	must(t, id+" subscribe", err)
+	return msgs
 }
