@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -458,4 +459,55 @@ func snSubscriber(t *testing.T, ctx context.Context, snAddr, id, filter string) 
 	_, err = c.Subscribe(ctx, client.FilterName(filter), mqttsn.QoS1)
 	must(t, id+" subscribe", err)
 	return msgs
+}
+
+// TestSpoolFull: with the upstream unreachable and a tiny spool, policy
+// "reject" gives the sensor congestion once the spool is full and
+// "drop-oldest" keeps accepting; both are counted in the stats logged at
+// shutdown.
+func TestSpoolFull(t *testing.T) {
+	for _, tt := range []struct {
+		policy, counter string
+		reject          bool
+	}{
+		{"reject", `"rejected":`, true},
+		{"drop-oldest", `"dropped":`, false},
+	} {
+		t.Run(tt.policy, func(t *testing.T) {
+			snAddr, mqttAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
+			// The upstream: a port nobody listens on.
+			cfg := fmt.Sprintf(failoverConfig, snAddr, mqttAddr, "tcp://"+freeAddr(t, "tcp"), t.TempDir())
+			cfg = strings.Replace(cfg, "replay_rate = 0\n", fmt.Sprintf("replay_rate = 0\nspool_max_bytes = \"2KiB\"\noverflow = %q\n", tt.policy), 1)
+			d := startWatched(t, writeConfig(t, cfg))
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			c, _ := snClientAt(t, snAddr, client.Config{ClientID: "full-sensor", KeepAlive: 5 * time.Minute, CleanSession: true, Retry: 5 * time.Second})
+			must(t, "connect", c.Connect(ctx))
+			tid, err := c.Register(ctx, "site/full")
+			must(t, "register", err)
+			payload := []byte(strings.Repeat("x", 100))
+			var rejected *client.RejectedError
+			accepted := 0
+			for range 200 {
+				err = c.Publish(ctx, client.Registered(tid), mqttsn.QoS1, false, payload)
+				if err != nil {
+					break
+				}
+				accepted++
+			}
+			switch {
+			case tt.reject && !errors.As(err, &rejected):
+				t.Fatalf("after %d accepted: %v, want a rejection\n%s", accepted, err, d.logs())
+			case tt.reject && rejected.Code != mqttsn.RejectedCongestion:
+				t.Fatalf("rejected with %v, want congestion", rejected.Code)
+			case !tt.reject && err != nil:
+				t.Fatalf("drop-oldest: publish %d: %v", accepted, err)
+			}
+			t.Logf("%s: %d accepted", tt.policy, accepted)
+			d.term(t)
+			if logs := d.logs(); !strings.Contains(logs, `"message":"spool stats"`) || !strings.Contains(logs, tt.counter) {
+				t.Errorf("no spool stats with %s at shutdown:\n%s", tt.counter, logs)
+			}
+		})
+	}
 }

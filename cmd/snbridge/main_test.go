@@ -460,4 +460,11 @@ func TestRunXBee(t *testing.T) {
 	sensor(t, snAddr)
 	expectReadings(t, sub)
 	d.stop(t)
+	// The radio's counters are logged at shutdown.
+	logs := d.logs.String()
+	for _, frag := range []string{`"message":"XBee transport stats"`, `"opens":1`, `"tx_frames":`, `"decoder_frames":`} {
+		if !strings.Contains(logs, frag) {
+			t.Errorf("no %s in the shutdown logs:\n%s", frag, logs)
+		}
+	}
 }
