@@ -131,6 +131,10 @@ func (a *aggregator) run(ctx context.Context) {
 		select {
 		case <-tok.Done():
 		case <-ctx.Done():
+			// Let the attempt under way finish (ConnectTimeout bounds it)
+			// so that shutdown's Disconnect closes what it opened; returning
+			// at once left a connection, and its onConnect, outliving Run.
+			tok.WaitTimeout(a.u.cfg.ConnectTimeout)
 			return
 		}
 		if tok.Error() == nil {
