@@ -593,13 +593,8 @@ func (c *Client) onPublish(pub *mqttsn.Publish) {
 		deliver = !seen
 		c.qos2[pub.MsgID] = struct{}{}
 	}
-	if deliver && c.cfg.OnMessage != nil {
-		m.Payload = bytes.Clone(pub.Data)
-		if m.Payload == nil {
-			m.Payload = []byte{}
-		}
-		c.cfg.OnMessage(m)
-	}
+	// Acknowledge before handing the message over, so that whatever the
+	// application sends next (a DISCONNECT, say) cannot overtake the ack.
 	switch m.QoS {
 	case mqttsn.QoS1:
 		c.reply(&mqttsn.Packet{Type: mqttsn.TypePuback, Puback: mqttsn.Puback{
@@ -607,5 +602,12 @@ func (c *Client) onPublish(pub *mqttsn.Publish) {
 		}})
 	case mqttsn.QoS2:
 		c.reply(&mqttsn.Packet{Type: mqttsn.TypePubrec, Pubrec: mqttsn.Pubrec{MsgID: pub.MsgID}})
+	}
+	if deliver && c.cfg.OnMessage != nil {
+		m.Payload = bytes.Clone(pub.Data)
+		if m.Payload == nil {
+			m.Payload = []byte{}
+		}
+		c.cfg.OnMessage(m)
 	}
 }
