@@ -66,6 +66,12 @@ func persistentMosquitto(t *testing.T) *bridgetest.Mosquitto {
 // saved it to disk.
 func upstreamSubscriber(t *testing.T, mosq *bridgetest.Mosquitto) <-chan bridgetest.Message {
 	t.Helper()
+	return upstreamSubscriberQoS(t, mosq, 1)
+}
+
+// upstreamSubscriberQoS is upstreamSubscriber at the given QoS.
+func upstreamSubscriberQoS(t *testing.T, mosq *bridgetest.Mosquitto, qos byte) <-chan bridgetest.Message {
+	t.Helper()
 	ch := make(chan bridgetest.Message, 1<<14)
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
@@ -81,7 +87,7 @@ func upstreamSubscriber(t *testing.T, mosq *bridgetest.Mosquitto) <-chan bridget
 			SetDefaultPublishHandler(handler)
 	})
 	off := len(mosq.Logs())
-	tok := c.Subscribe("site/#", 1, nil)
+	tok := c.Subscribe("site/#", qos, nil)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("upstream subscribe: %v", tok.Error())
 	}
@@ -143,6 +149,12 @@ func (w *statusWatch) wait(t *testing.T, want string) {
 // reported on acked. It returns how many were acknowledged and the error
 // that stopped it, if any.
 func publishSeries(ctx context.Context, t *testing.T, snAddr, id string, n int, gate func(i int), acked chan<- string) (int, error) {
+	return publishSeriesQoS(ctx, t, snAddr, id, mqttsn.QoS1, 0, n, gate, acked)
+}
+
+// publishSeriesQoS is publishSeries at qos for payloads from..n-1 (a QoS
+// 2 message is acknowledged once PUBCOMP has come).
+func publishSeriesQoS(ctx context.Context, t *testing.T, snAddr, id string, qos mqttsn.QoS, from, n int, gate func(i int), acked chan<- string) (int, error) {
 	c, _ := snClientAt(t, snAddr, client.Config{ClientID: id, KeepAlive: 5 * time.Minute, CleanSession: true, Retry: 5 * time.Second, MaxRetries: 6})
 	defer c.Close()
 	if err := c.Connect(ctx); err != nil {
@@ -152,11 +164,11 @@ func publishSeries(ctx context.Context, t *testing.T, snAddr, id string, n int, 
 	if err != nil {
 		return 0, fmt.Errorf("%s: register: %w", id, err)
 	}
-	for i := range n {
+	for i := from; i < n; i++ {
 		if gate != nil {
 			gate(i)
 		}
-		if err := c.Publish(ctx, client.Registered(tid), mqttsn.QoS1, false, []byte(strconv.Itoa(i))); err != nil {
+		if err := c.Publish(ctx, client.Registered(tid), qos, false, []byte(strconv.Itoa(i))); err != nil {
 			return i, fmt.Errorf("%s: publish %d: %w", id, i, err)
 		}
 		select {
