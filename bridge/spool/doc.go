@@ -8,11 +8,21 @@
 // only then. A message is removed only when the replayer says the upstream
 // acknowledged it.
 //
-// The spool is bounded by total bytes and by age. At the byte bound the
-// [Policy] decides: [Reject] refuses the new message with [ErrFull] (the
-// sensor gets congestion and retries later), [DropOldest] discards the
-// oldest messages of any client to make room, counting each drop. A full
-// disk is treated like a full spool.
+// The spool is bounded by total bytes and by age. What counts against the
+// byte bound is each entry's encoded record, its index record and bbolt's
+// per-entry overhead, so the bound follows the space taken on disk (the
+// file itself may be somewhat larger: bbolt keeps freed pages for reuse
+// and never shrinks the file). At the byte bound the [Policy] decides:
+// [Reject] refuses the new message with [ErrFull] (the sensor gets
+// congestion and retries later), [DropOldest] discards the oldest messages
+// of any client to make room, counting each drop. A full disk (or the
+// optional cap on the file, Config.MaxFileBytes) is treated like a full
+// spool: under Reject the message is refused with ErrFull; under
+// DropOldest the oldest messages are discarded and the bound in force is
+// lowered to 85% of what the spool held, so that bbolt keeps free pages for
+// its copy-on-write writes, until the gateway restarts. A run of such
+// refusals is logged once when it starts and once when it ends. Messages
+// older than MaxAge are discarded at Open and then every ExpireEvery.
 //
 // What it does not do: it does not publish anything (the failover layer
 // replays), keep QoS 2 state, or deduplicate.

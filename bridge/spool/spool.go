@@ -55,7 +55,30 @@ type Config struct {
 	Overflow Policy
 	Logger   zerolog.Logger
 	Now      func() time.Time // defaults to time.Now; tests inject a clock
+	// ExpireEvery is how often Run discards messages older than MaxAge
+	// (they are also discarded at Open). 0 means once a minute.
+	ExpireEvery time.Duration
+	// MaxFileBytes caps the database file itself (0 = no cap): a guard
+	// against filling a shared disk. Reaching it is handled exactly like a
+	// full disk. It should be well above MaxBytes (bbolt files keep freed
+	// pages for reuse and do not shrink).
+	MaxFileBytes int64
 }
+
+// entryOverhead approximates what bbolt stores per entry beyond the record
+// and index bytes: two leaf elements (16-octet headers) with 8-octet keys.
+const entryOverhead = 2 * (16 + 8)
+
+// entryCost is what one entry counts against MaxBytes: its encoded record,
+// its index record and bbolt's per-entry overhead, so that the bound
+// follows the space the spool takes on disk, not just the payloads.
+func entryCost(recordLen int, client string) int64 {
+	return int64(recordLen + 12 + len(client) + entryOverhead)
+}
+
+// appendFill packs pages of the append-only buckets (keys only ever grow),
+// instead of bbolt's default half-full splits.
+const appendFill = 0.95
 
 // Stats is a snapshot of the spool's counters.
 type Stats struct {
@@ -85,16 +108,28 @@ type request struct {
 
 // Spool is a durable, bounded, per-client ordered message store.
 type Spool struct {
-	cfg  Config
-	db   *bolt.DB
-	reqs chan request
-	log  zerolog.Logger
+	cfg   Config
+	db    *bolt.DB
+	reqs  chan request
+	log   zerolog.Logger
+	noisy zerolog.Logger // sampled, for warnings that repeat per batch
 
-	mu      sync.Mutex
-	clients map[string]*clientState
-	stats   Stats
-	nextSeq uint64
-	closed  bool
+	// sendMu orders requests against shutdown: senders hold it shared
+	// while they check closed and queue; shutdown takes it exclusively to
+	// set closed, so that no request is queued after the final drain.
+	sendMu sync.RWMutex
+	closed bool // guarded by sendMu
+
+	mu       sync.Mutex
+	clients  map[string]*clientState
+	stats    Stats
+	nextSeq  uint64
+	diskFull bool // the last write failed for lack of space
+	// limit is the byte bound in force: MaxBytes, or under DropOldest after
+	// a full disk, 85% of what the spool held then, so that bbolt keeps free
+	// pages for copy-on-write (at a full file even a delete can fail). It
+	// stays lowered until the gateway restarts.
+	limit int64
 }
 
 // Open opens (creating if needed) the spool file at cfg.Path and loads its
@@ -107,11 +142,12 @@ func Open(cfg Config) (*Spool, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ExpireEvery <= 0 {
+		cfg.ExpireEvery = time.Minute
+	}
 	db, err := boltfile.Open(cfg.Path, fileFormat, &bolt.Options{
 		FreelistType: bolt.FreelistMapType,
-		// A hard guard on the file itself, well above the logical bound
-		// (bbolt files do not shrink; freed pages are reused).
-		MaxSize: int(cfg.MaxBytes*4 + 4<<20),
+		MaxSize:      int(cfg.MaxFileBytes),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", cfg.Path, err)
@@ -121,10 +157,18 @@ func Open(cfg Config) (*Spool, error) {
 		db:      db,
 		reqs:    make(chan request, 4096),
 		log:     cfg.Logger.With().Str("component", "bridge/spool").Logger(),
+		noisy:   cfg.Logger.With().Str("component", "bridge/spool").Logger().Sample(&zerolog.BurstSampler{Burst: 1, Period: 10 * time.Second}),
 		clients: make(map[string]*clientState),
 		nextSeq: 1,
+		limit:   cfg.MaxBytes,
 	}
 	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool: open %s: %w", cfg.Path, err)
+	}
+	// Messages that aged out while the gateway was stopped go now, not at
+	// the first tick of Run.
+	if err := s.Expire(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("spool: open %s: %w", cfg.Path, err)
 	}
@@ -149,7 +193,7 @@ func (s *Spool) load() error {
 			if err != nil {
 				return err
 			}
-			s.account(client, 1, int64(size))
+			s.account(client, 1, entryCost(size, client))
 			s.nextSeq = binary.BigEndian.Uint64(k) + 1
 			return nil
 		})
@@ -197,10 +241,9 @@ func (s *Spool) Remove(client string, seq uint64, done func(error)) {
 }
 
 func (s *Spool) send(r request) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	s.sendMu.RLock()
+	defer s.sendMu.RUnlock()
+	if s.closed {
 		r.fail(ErrClosed)
 		return
 	}
@@ -216,10 +259,11 @@ func (r *request) fail(err error) {
 }
 
 // Run carries out Append and Remove requests in group commits, and
-// discards expired messages once a minute, until ctx is cancelled. Then it
-// fails the requests still queued with ErrClosed and returns nil.
+// discards expired messages every Config.ExpireEvery, until ctx is
+// cancelled. Then it fails the requests still queued with ErrClosed and
+// returns nil.
 func (s *Spool) Run(ctx context.Context) error {
-	tick := time.NewTicker(time.Minute)
+	tick := time.NewTicker(s.cfg.ExpireEvery)
 	defer tick.Stop()
 	batch := make([]request, 0, 256)
 	for {
@@ -247,25 +291,39 @@ func (s *Spool) Run(ctx context.Context) error {
 	}
 }
 
+// shutdown marks the spool closed and fails every queued request. It keeps
+// draining while it waits for senders to let go of sendMu: a sender may be
+// blocked on a full queue.
 func (s *Spool) shutdown() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	locked := make(chan struct{})
+	go func() {
+		s.sendMu.Lock()
+		s.closed = true
+		s.sendMu.Unlock()
+		close(locked)
+	}()
 	for {
 		select {
 		case r := <-s.reqs:
 			r.fail(ErrClosed)
-		default:
-			return
+		case <-locked:
+			for {
+				select {
+				case r := <-s.reqs:
+					r.fail(ErrClosed)
+				default:
+					return
+				}
+			}
 		}
 	}
 }
 
 // Close closes the database file. Call it after Run returned.
 func (s *Spool) Close() error {
-	s.mu.Lock()
+	s.sendMu.Lock()
 	s.closed = true
-	s.mu.Unlock()
+	s.sendMu.Unlock()
 	return s.db.Close()
 }
 
@@ -284,10 +342,32 @@ type dropped struct {
 }
 
 // commit writes one batch in one transaction and answers every request.
+// Under DropOldest a full disk is met like a full spool: the oldest
+// messages make room and the batch is written again.
 func (s *Spool) commit(batch []request) {
+	outcomes, drops, err := s.write(batch)
+	for try := 0; try < 3 && err != nil && isDiskFull(err) && s.cfg.Overflow == DropOldest; try++ {
+		s.lowerLimit()
+		if s.makeRoom() == 0 {
+			break
+		}
+		outcomes, drops, err = s.write(batch)
+	}
+	if err != nil {
+		s.failBatch(batch, err)
+		return
+	}
+	s.noteDiskFull(false, nil)
+	s.apply(batch, outcomes, drops)
+}
+
+// write tries a batch in one transaction; nothing of it is applied to the
+// in-memory index.
+func (s *Spool) write(batch []request) ([]outcome, []dropped, error) {
 	s.mu.Lock()
 	seq := s.nextSeq
 	total := s.stats.Bytes
+	limit := s.limit
 	s.mu.Unlock()
 
 	outcomes := make([]outcome, len(batch))
@@ -295,6 +375,7 @@ func (s *Spool) commit(batch []request) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		drops = drops[:0]
 		order := tx.Bucket(bucketOrder)
+		order.FillPercent = appendFill
 		clients := tx.Bucket(bucketClients)
 		t := total
 		sq := seq
@@ -303,20 +384,20 @@ func (s *Spool) commit(batch []request) {
 			o := &outcomes[i]
 			*o = outcome{}
 			if !r.append {
-				size, found, err := deleteEntry(order, clients, r.client, r.seq)
+				cost, found, err := deleteEntry(order, clients, r.client, r.seq)
 				if err != nil {
 					return err
 				}
-				o.removed, o.size = found, int64(size)
-				t -= int64(size)
+				o.removed, o.size = found, cost
+				t -= cost
 				continue
 			}
-			size := int64(len(r.record))
-			if size > s.cfg.MaxBytes {
-				o.err = fmt.Errorf("%w: message of %d bytes exceeds spool_max_bytes", ErrFull, size)
+			cost := entryCost(len(r.record), r.client)
+			if cost > s.cfg.MaxBytes {
+				o.err = fmt.Errorf("%w: message of %d bytes exceeds spool_max_bytes", ErrFull, cost)
 				continue
 			}
-			for t+size > s.cfg.MaxBytes {
+			for t+cost > limit {
 				if s.cfg.Overflow != DropOldest {
 					o.err = fmt.Errorf("%w: %d of %d bytes used", ErrFull, t, s.cfg.MaxBytes)
 					break
@@ -335,6 +416,7 @@ func (s *Spool) commit(batch []request) {
 			if err != nil {
 				return err
 			}
+			b.FillPercent = appendFill
 			key := seqKey(sq)
 			if err := b.Put(key, r.record); err != nil {
 				return err
@@ -343,25 +425,91 @@ func (s *Spool) commit(batch []request) {
 				return err
 			}
 			o.entry = Entry{Seq: sq, Client: r.client}
-			o.size = size
-			t += size
+			o.size = cost
+			t += cost
 			sq++
 		}
 		return nil
 	})
-	if err != nil {
-		s.failBatch(batch, err)
-		return
+	return outcomes, drops, err
+}
+
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, bolterrors.ErrMaxSizeReached)
+}
+
+// lowerLimit sets the bound in force to 85% of what the spool holds: a
+// full disk under DropOldest.
+func (s *Spool) lowerLimit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.stats.Bytes * 85 / 100; l < s.limit {
+		s.limit = l
+		s.log.Warn().Int64("limit_bytes", l).Msg("spool disk full: keeping the spool smaller until restart")
 	}
-	s.apply(batch, outcomes, drops)
+}
+
+// makeRoom discards the oldest messages until the spool is within the
+// bound in force, freeing pages in the file for a batch that met a full
+// disk. It returns how many it discarded; deleting needs a write too, so on
+// a disk that is completely full it may free nothing.
+func (s *Spool) makeRoom() int {
+	s.mu.Lock()
+	excess := s.stats.Bytes - s.limit
+	s.mu.Unlock()
+	var gone []dropped
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		gone = gone[:0]
+		order, clients := tx.Bucket(bucketOrder), tx.Bucket(bucketClients)
+		for freed := int64(0); freed < excess; {
+			if k, _ := order.Cursor().First(); k == nil {
+				return nil
+			}
+			d, err := dropOldest(order, clients)
+			if err != nil {
+				return err
+			}
+			gone = append(gone, d)
+			freed += d.size
+		}
+		return nil
+	})
+	if err != nil {
+		return 0
+	}
+	s.mu.Lock()
+	for _, d := range gone {
+		s.account(d.client, -1, -d.size)
+		s.stats.Dropped++
+	}
+	s.mu.Unlock()
+	if len(gone) > 0 {
+		s.noisy.Warn().Int("dropped", len(gone)).Msg("spool disk full: dropped oldest messages to make room")
+	}
+	return len(gone)
+}
+
+// noteDiskFull logs the start (error) and end (info) of a run of writes
+// refused for lack of space, once each rather than per batch.
+func (s *Spool) noteDiskFull(full bool, err error) {
+	s.mu.Lock()
+	was := s.diskFull
+	s.diskFull = full
+	s.mu.Unlock()
+	switch {
+	case full && !was:
+		s.log.Error().Err(err).Msg("spool disk full: refusing messages until space is freed")
+	case !full && was:
+		s.log.Info().Msg("spool disk has room again")
+	}
 }
 
 // failBatch answers every request of a batch whose transaction failed. A
 // full disk or file is reported as ErrFull so that the sensor gets
 // congestion, as for a full spool.
 func (s *Spool) failBatch(batch []request, err error) {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, bolterrors.ErrMaxSizeReached) {
-		s.log.Error().Err(err).Msg("spool disk full: refusing messages")
+	if isDiskFull(err) {
+		s.noteDiskFull(true, err)
 		err = fmt.Errorf("%w: disk: %v", ErrFull, err)
 	} else {
 		s.log.Error().Err(err).Msg("spool write failed")
@@ -413,7 +561,9 @@ func (s *Spool) apply(batch []request, outcomes []outcome, drops []dropped) {
 	}
 }
 
-func deleteEntry(order, clients *bolt.Bucket, client string, seq uint64) (size int, found bool, err error) {
+// deleteEntry deletes one entry and returns what it counted against
+// MaxBytes.
+func deleteEntry(order, clients *bolt.Bucket, client string, seq uint64) (cost int64, found bool, err error) {
 	key := seqKey(seq)
 	v := order.Get(key)
 	if v == nil {
@@ -434,7 +584,7 @@ func deleteEntry(order, clients *bolt.Bucket, client string, seq uint64) (size i
 			return 0, false, err
 		}
 	}
-	return size, true, nil
+	return entryCost(size, owner), true, nil
 }
 
 func dropOldest(order, clients *bolt.Bucket) (dropped, error) {
@@ -442,14 +592,15 @@ func dropOldest(order, clients *bolt.Bucket) (dropped, error) {
 	if k == nil {
 		return dropped{}, errors.New("spool: accounting out of step with the file (no entry to drop)")
 	}
-	_, size, client, err := decodeIndex(v)
+	_, _, client, err := decodeIndex(v)
 	if err != nil {
 		return dropped{}, err
 	}
-	if _, _, err := deleteEntry(order, clients, client, binary.BigEndian.Uint64(k)); err != nil {
+	cost, _, err := deleteEntry(order, clients, client, binary.BigEndian.Uint64(k))
+	if err != nil {
 		return dropped{}, err
 	}
-	return dropped{client: client, size: int64(size)}, nil
+	return dropped{client: client, size: cost}, nil
 }
 
 // Expire discards messages older than MaxAge. Run calls it periodically.

@@ -193,7 +193,7 @@ func TestReopenRestoresEntriesAndSequence(t *testing.T) {
 }
 
 func TestRejectPolicyRefusesWhenFull(t *testing.T) {
-	one := int64(len(encodeMessage(&Message{Topic: "t", Payload: []byte("0123456789")})))
+	one := entryCost(len(encodeMessage(&Message{Topic: "t", Payload: []byte("0123456789")})), "a")
 	s := startSpool(t, Config{MaxBytes: 3 * one, Overflow: Reject})
 	for i := range 3 {
 		if _, err := appendWait(t, s, "a", msg("t", "0123456789", 1)); err != nil {
@@ -215,7 +215,7 @@ func TestRejectPolicyRefusesWhenFull(t *testing.T) {
 }
 
 func TestDropOldestKeepsNewest(t *testing.T) {
-	one := int64(len(encodeMessage(&Message{Topic: "t", Payload: []byte("00")})))
+	one := entryCost(len(encodeMessage(&Message{Topic: "t", Payload: []byte("00")})), "a")
 	s := startSpool(t, Config{MaxBytes: 3 * one, Overflow: DropOldest})
 	for i := range 5 {
 		client := []string{"a", "b"}[i%2]
