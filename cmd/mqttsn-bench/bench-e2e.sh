@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # bench-e2e: the standard mqttsn-bench set against a real mosquitto and the
 # real gateway, both started (and stopped) here on free loopback ports:
-# QoS 0 and 1, 10 clients, 32-byte payloads, transparent and aggregating.
+# 10 clients, 32-byte payloads, transparent and aggregating, and per mode
+# QoS 0 at 10,000 msg/s (the latency target), QoS 0 at 100,000 msg/s (the
+# throughput target) and QoS 1 as fast as acknowledgements allow.
 #
 #   make bench-e2e                      (builds ./bin first)
-#   BIN=bin DURATION=10s RATE=0 cmd/mqttsn-bench/bench-e2e.sh
+#   BIN=bin DURATION=10s RUNS="0:0 1:0" cmd/mqttsn-bench/bench-e2e.sh
 #
 # Environment: BIN (directory of snbridge and mqttsn-bench, default bin),
-# DURATION (per run, default 5s), RATE (msg/s in total, 0 = unpaced),
-# CLIENTS (default 10), SIZE (default 32), MODES, QOSES, OUT (directory for
-# the JSON reports; default a temporary one, removed at the end).
+# DURATION (per run, default 5s), RUNS (QOS:RATE pairs, RATE in msg/s in
+# total, 0 = unpaced; default "0:10000 0:100000 1:0"), CLIENTS (default
+# 10), SIZE (default 32), MODES, OUT (directory for the JSON reports;
+# default a temporary one, removed at the end).
 set -euo pipefail
 
 BIN=${BIN:-bin}
 DURATION=${DURATION:-5s}
-RATE=${RATE:-0}
+RUNS=${RUNS:-"0:10000 0:100000 1:0"}
 CLIENTS=${CLIENTS:-10}
 SIZE=${SIZE:-32}
 MODES=${MODES:-"transparent aggregating"}
-QOSES=${QOSES:-"0 1"}
 
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 if [ ! -x "$mosquitto" ]; then
@@ -133,31 +135,32 @@ stop_gateway() {
 }
 
 start_mosquitto
-printf '%-12s %-4s %10s %10s %8s %10s %9s %9s %9s %7s %8s %9s\n' \
-	mode qos sent delivered loss% msg/s p50ms p99ms maxms cpu% rssMB udpdrops
+printf '%-12s %-4s %7s %10s %10s %8s %10s %9s %9s %9s %7s %8s %9s\n' \
+	mode qos rate sent delivered loss% msg/s p50ms p99ms maxms cpu% rssMB udpdrops
 for mode in $MODES; do
 	start_gateway "$mode"
-	for qos in $QOSES; do
-		report="$out/bench-$mode-qos$qos.json"
+	for run in $RUNS; do
+		qos=${run%%:*} rate=${run#*:}
+		report="$out/bench-$mode-qos$qos-rate$rate.json"
 		"$BIN/mqttsn-bench" -h 127.0.0.1 -p "$gport" --broker "tcp://127.0.0.1:$mport" \
-			--clients "$CLIENTS" --qos "$qos" --size "$SIZE" --rate "$RATE" --duration "$DURATION" \
+			--clients "$CLIENTS" --qos "$qos" --size "$SIZE" --rate "$rate" --duration "$DURATION" \
 			--pid "$gpid" --json >"$report"
 		# One summary line per run (the JSON report has everything).
-		awk -v mode="$mode" -v qos="$qos" '
+		awk -v mode="$mode" -v qos="$qos" -v target="$rate" '
 			/"sent":/ {gsub(/[^0-9.]/,"",$2); sent=$2}
 			/"delivered":/ {gsub(/[^0-9.]/,"",$2); del=$2}
 			/"loss_percent":/ {gsub(/[^0-9.]/,"",$2); loss=$2}
-			/"rate":/ && !/target/ {gsub(/[^0-9.]/,"",$2); rate=$2}
+			/"rate":/ && !/target/ {gsub(/[^0-9.]/,"",$2); dr=$2}
 			/"p50":/ {gsub(/[^0-9.]/,"",$2); p50=$2}
 			/"p99":/ {gsub(/[^0-9.]/,"",$2); p99=$2}
 			/"max":/ {gsub(/[^0-9.]/,"",$2); mx=$2}
 			/"cpu_percent":/ {gsub(/[^0-9.]/,"",$2); cpu=$2}
 			/"rss_mb":/ {gsub(/[^0-9.]/,"",$2); rss=$2}
 			/"udp_drops":/ {gsub(/[^0-9.]/,"",$2); drops=$2}
-			END {printf "%-12s %-4s %10s %10s %8s %10s %9s %9s %9s %7s %8s %9s\n", mode, qos, sent, del, loss, rate, p50, p99, mx, cpu, rss, drops}
+			END {printf "%-12s %-4s %7s %10s %10s %8s %10s %9s %9s %9s %7s %8s %9s\n", mode, qos, target, sent, del, loss, dr, p50, p99, mx, cpu, rss, drops}
 		' "$report"
 		if ! grep -q '"delivered"' "$report"; then
-			echo "bench-e2e: no report for $mode QoS $qos" >&2
+			echo "bench-e2e: no report for $mode QoS $qos rate $rate" >&2
 			exit 1
 		fi
 	done
