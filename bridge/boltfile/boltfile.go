@@ -56,18 +56,55 @@ func Open(path string, f Format, opts *bolt.Options) (*bolt.DB, error) {
 	if o.Timeout == 0 {
 		o.Timeout = LockTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &o)
+	db, err := open(path, &o)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w (is another snbridge running with the same data_dir?)", ErrLocked)
 		}
-		return nil, fmt.Errorf("%w (the file is damaged or not a %s: move it away %s)", err, f.Kind, f.Fresh)
+		return nil, damaged(err, f)
+	}
+	if err := consistent(db); err != nil {
+		_ = db.Close()
+		return nil, damaged(err, f)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error { return f.check(tx) }); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+func damaged(err error, f Format) error {
+	return fmt.Errorf("%w (the file is damaged or not a %s: move it away %s)", err, f.Kind, f.Fresh)
+}
+
+// open is bolt.Open with its panics on some damaged files (a bad freelist
+// page, a truncated file) turned into errors.
+func open(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("bbolt: %v", r)
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
+// consistent runs bbolt's consistency check over the whole file, so that a
+// damaged page is reported at start-up rather than met (as a panic) while
+// serving. It reads every page once: well under a second for the files
+// snbridge keeps.
+func consistent(db *bolt.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bbolt: %v", r)
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("consistency check: %w", err)
+		}
+		return nil
+	})
 }
 
 // check checks the tag in tx, or writes it (and runs Init) when the file

@@ -102,6 +102,8 @@ func TestOpenErrors(t *testing.T) {
 		want       string
 	}{
 		{"damaged", bad.Damaged, " (the file is damaged or not a test file: move it away to start empty; its records are then lost)"},
+		{"page damaged", bad.PageDamaged, " (the file is damaged or not a test file: move it away to start empty; its records are then lost)"},
+		{"truncated", bad.Truncated, " (the file is damaged or not a test file: move it away to start empty; its records are then lost)"},
 		{"foreign", bad.Foreign, "no format tag: not a test file (another program's bbolt file?); point data_dir elsewhere or move the file away to start empty; its records are then lost"},
 		{"other tag", bad.OtherTag, `format "test/0", this build reads "test/1": run the snbridge version that wrote it, or move the file away to start empty; its records are then lost`},
 	} {
