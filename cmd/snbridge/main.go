@@ -6,6 +6,7 @@
 //	snbridge -c FILE         run from a TOML file
 //	snbridge --check -c FILE validate FILE, list every problem, exit 0 (valid) or 1
 //	snbridge --version       print the version
+//	snbridge --pprof ADDR    also serve net/http/pprof on ADDR (e.g. 127.0.0.1:6060)
 //
 // Parts (run.go, mapped from the configuration by plan.go): the
 // transports, the embedded broker (always, with its [broker] listener),
@@ -56,6 +57,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("c", "", "configuration `file` (TOML); without it, the embedded default")
 	check := fs.Bool("check", false, "validate the configuration, list every problem and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on `addr` (e.g. 127.0.0.1:6060; keep it on loopback); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -91,7 +93,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info().Str("version", version).Str("config", name).Msg("snbridge starting")
-	if err := run(ctx, cfg, log); err != nil {
+	if err := run(ctx, cfg, log, pprofParts(*pprofAddr, log)...); err != nil {
 		log.Error().Err(err).Msg("snbridge stopped on error")
 		return 1
 	}

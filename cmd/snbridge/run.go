@@ -27,7 +27,8 @@ import (
 // it is reachable, the embedded broker and a durable spool in data_dir
 // while it is not (bridge/failover). It returns when ctx is cancelled
 // (nil) or when a part fails (its error, after stopping the others).
-func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
+// extra parts (the pprof server) run and stop with the others.
+func run(ctx context.Context, cfg config.Config, log zerolog.Logger, extra ...func(context.Context) error) error {
 	p, err := newPlan(cfg, log)
 	if err != nil {
 		return err
@@ -53,6 +54,7 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return struct{ PendingDropped uint64 }{broker.Dropped()}
 	}})
 	parts := append([]func(context.Context) error{broker.Run}, runners...)
+	parts = append(parts, extra...)
 	var up bridge.Upstream = broker
 	if p.Remote != nil {
 		paho.SetLogger(log)
