@@ -2,7 +2,9 @@
 // a real mosquitto broker started per test ([StartMosquitto], or
 // [StartMosquittoWith] for TLS listeners and password files, see
 // [WriteTLSFiles] and [WritePasswordFile]) that a test can stop and start
-// again on the same port, and a small paho.mqtt.golang test client
+// again on the same port, a TCP proxy whose link a test can cut and
+// restore without touching the broker ([StartProxy]), and a small
+// paho.mqtt.golang test client
 // ([Subscribe], [Publish], [Recv]). Subpackage upstreamtest drives a
 // bridge.Upstream through its callbacks.
 //

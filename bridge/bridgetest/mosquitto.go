@@ -126,6 +126,9 @@ func config(port int, o Options) string {
 	}
 	fmt.Fprintf(&b, "allow_anonymous %t\n", !o.DenyAnonymous)
 	b.WriteString("persistence false\n")
+	// No limit on a client's queue: the default (1000 messages) drops
+	// messages for a test subscriber that falls behind a fast publisher.
+	b.WriteString("max_queued_messages 0\n")
 	b.WriteString("log_dest stderr\n")
 	for _, lt := range []string{"error", "warning", "notice", "information", "subscribe", "unsubscribe"} {
 		b.WriteString("log_type " + lt + "\n")

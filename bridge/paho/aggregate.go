@@ -31,6 +31,8 @@ type aggregator struct {
 
 	dropped atomic.Uint64 // messages dropped from full kept-session buffers
 	conns   connCounter
+	losses  atomic.Uint64 // connection losses handled (see opLost)
+	lost    chan struct{} // the completer handled a loss: run reconnects
 
 	// Used on paho's router goroutine only.
 	gen     uint64
@@ -101,10 +103,11 @@ func newAggregator(u *Upstream) *aggregator {
 		q:       newFIFO[op](),
 		filters: make(map[string]*afilter),
 		clients: make(map[string]*aclient),
+		lost:    make(chan struct{}, 1),
 	}
 	id := u.cfg.ClientIDPrefix + u.cfg.AggregatorClientID
 	a.log = u.log.With().Str("client_id", id).Logger()
-	a.cl = mqtt.NewClient(u.clientOptions(id, u.cfg.Username, u.cfg.Password).
+	a.cl = mqtt.NewClient(u.clientOptions(id, u.cfg.Username, u.cfg.Password, false).
 		SetCleanSession(true).
 		SetKeepAlive(u.cfg.KeepAlive).
 		SetConnectRetry(false). // run retries itself, interruptibly
@@ -114,9 +117,11 @@ func newAggregator(u *Upstream) *aggregator {
 	return a
 }
 
-// run starts the completer and keeps connecting until the first
-// connection is up (later ones are paho's auto-reconnect), then waits for
-// ctx. Upstream.Run then stops the completer, which disconnects.
+// run starts the completer and keeps the shared connection up until ctx
+// is done: it connects until the connection is up, and again each time the
+// completer has handled its loss (paho's auto-reconnect is off: the
+// connection is clean, see clientOptions). Upstream.Run then stops the
+// completer, which disconnects.
 func (a *aggregator) run(ctx context.Context) {
 	if !a.u.track() {
 		return
@@ -125,6 +130,19 @@ func (a *aggregator) run(ctx context.Context) {
 		defer a.u.wg.Done()
 		drive(a.q, a, nil, a.u.stop, ErrClosed)
 	}()
+	for a.connect(ctx) {
+		select {
+		case <-a.lost:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// connect connects the shared connection: at once, then with back-off
+// (doubling from 1 s up to Config.MaxReconnectInterval); false when ctx
+// is done first.
+func (a *aggregator) connect(ctx context.Context) bool {
 	backoff := min(time.Second, a.u.cfg.MaxReconnectInterval)
 	for {
 		tok := a.cl.Connect()
@@ -135,10 +153,10 @@ func (a *aggregator) run(ctx context.Context) {
 			// so that shutdown's Disconnect closes what it opened; returning
 			// at once left a connection, and its onConnect, outliving Run.
 			tok.WaitTimeout(a.u.cfg.ConnectTimeout)
-			return
+			return false
 		}
 		if tok.Error() == nil {
-			break
+			return true
 		}
 		a.log.Warn().Err(tok.Error()).Dur("retry_in", backoff).Msg("shared upstream connection failed")
 		t := time.NewTimer(backoff)
@@ -146,11 +164,10 @@ func (a *aggregator) run(ctx context.Context) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return false
 		}
 		backoff = min(2*backoff, a.u.cfg.MaxReconnectInterval)
 	}
-	<-ctx.Done()
 }
 
 func (a *aggregator) open(info bridge.ClientInfo, deliver func(bridge.Message), done func(bridge.Session, error)) {
@@ -192,6 +209,7 @@ func (s *asession) Close(discard bool, done func()) {
 }
 
 func (s *asession) push(o op) {
+	o.gen = s.a.losses.Load()
 	if s.closed.Load() && o.err == nil && o.kind != opClose {
 		o.err = ErrSessionClosed
 	}
@@ -219,11 +237,20 @@ func (a *aggregator) issue(o *op) {
 		}
 		a.mu.Unlock()
 	case opPublish:
+		if o.gen != a.losses.Load() {
+			// Pushed before a loss of the connection was handled: its
+			// caller may not have seen the failures of the publishes
+			// before it yet, so it must not overtake them on the next
+			// connection.
+			o.err = fmt.Errorf("paho: publish %q: %w", o.msg.Topic, ErrConnectionLost)
+			o.msg = bridge.Message{}
+			return
+		}
 		o.conn = a.conns.count()
 		o.tok = a.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
 		if o.msg.QoS == 0 {
 			if isDone(o.tok) {
-				o.err = o.tok.Error()
+				o.err = lost(o.tok.Error())
 			}
 			o.tok = nil
 		}
@@ -319,7 +346,16 @@ func (a *aggregator) complete(o *op) bool {
 		}
 		a.attach(o.as, o.done.Open)
 	case opPublish:
-		o.done.Err(o.result())
+		o.done.Err(o.lostResult())
+	case opLost:
+		// Every operation pushed before this one has completed (failed),
+		// so the callers have seen those failures: later publishes may go
+		// on the next connection, which run makes now.
+		a.losses.Add(1)
+		select {
+		case a.lost <- struct{}{}:
+		default:
+		}
 	case opSubscribe:
 		o.done.Sub(a.subscribed(o))
 	case opUnsubscribe:
@@ -443,6 +479,7 @@ func (a *aggregator) onLost(_ mqtt.Client, err error) {
 	a.up = false
 	a.mu.Unlock()
 	a.log.Warn().Err(err).Msg("shared upstream connection lost, reconnecting")
+	a.q.push(op{kind: opLost})
 }
 
 // upToken completes when the shared connection is up, or with

@@ -40,17 +40,45 @@
 //     discards it or Run stops. The shared connection itself is clean:
 //     messages published while it is down are lost (see Reconnects).
 //
-// Reconnects: paho reconnects with back-off (1 s doubling up to
-// Config.MaxReconnectInterval). After a reconnect every subscription is made
-// again, by the completer in order with the session's own operations,
-// because paho does not show the CONNACK's session-present flag and a
-// restarted broker may have lost the session; the broker then re-sends
-// retained messages (in aggregating mode they are not passed on: nobody
-// new asked for them). QoS 1 and 2 publishes issued while reconnecting are
-// sent when the connection is back (paho's in-memory store) and complete
-// then; so do those that paho failed writing to a connection that had just
-// gone (paho fails their token but keeps them in its store and sends them
-// again); QoS 0 ones are dropped by paho and reported as done.
+// Reconnects: a clean connection (a transparent CleanSession=true session,
+// and the aggregating shared connection, which is always clean) is not
+// reconnected by paho: paho's reconnect keeps the lost connection's QoS 1
+// and 2 messages and resends them, or their PUBREL, to a broker that kept
+// no session for them; the broker answers PUBCOMP to an unknown PUBREL, so
+// a message that never reached anyone was reported delivered. Instead,
+// when a clean connection is lost, paho fails every outstanding token, and
+// every QoS 1 and 2 publish in flight, issued while it is down, or pushed
+// before the completer has reported those failures, completes with
+// [ErrConnectionLost]: the broker may not have it and nothing sends it
+// again; the caller owns the retry (the failover spools and replays it,
+// the gateway answers congestion and the sensor retries). Only then is the
+// connection made again (the session's own loop, or Run's in aggregating
+// mode: at once, then with back-off doubling from 1 s up to
+// Config.MaxReconnectInterval), so a publish that completes without error
+// was acknowledged by the broker on its own connection, and no publish of
+// a session overtakes one that failed before it. A message whose PUBLISH
+// (QoS 1) or PUBREL (QoS 2) reached the broker just before the link broke
+// fails too and arrives twice when retried: exactly once for QoS 2 across
+// a lost clean connection is not possible [MQTT 3.1.1 §4.3.3]. QoS 0
+// publishes issued while it is down fail the same way.
+//
+// A persistent transparent session (CleanSession=false) is reconnected by
+// paho (back-off 1 s doubling up to Config.MaxReconnectInterval), and QoS
+// 1 and 2 publishes in flight or issued meanwhile stay in paho's in-memory
+// store and are sent again to the broker's session, as MQTT provides
+// [MQTT 3.1.1 §4.4]; they complete then (also those paho failed writing
+// to the connection that had just gone). Not guaranteed: a broker
+// restarted without persistence lost the session, and paho, which does
+// not show the CONNACK's session-present flag on a reconnect, still
+// resends (a resent PUBLISH arrives; a resent PUBREL is acknowledged for a
+// QoS 2 message the broker never released: lost); and a session closed
+// while paho still holds messages loses them (paho's store is in memory).
+//
+// After any reconnect every subscription is made again, by the completer
+// in order with the session's own operations, because paho does not show
+// the CONNACK's session-present flag; the broker then re-sends retained
+// messages (in aggregating mode they are not passed on: nobody new asked
+// for them). A subscribe issued while a clean connection is down fails.
 //
 // TLS: tls:// (also ssl://, mqtts://) with Config.CAFile (else the system
 // roots), an optional client certificate, and the server name checked

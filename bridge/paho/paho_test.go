@@ -153,16 +153,39 @@ func TestOpenFails(t *testing.T) {
 
 func TestReconnect(t *testing.T) {
 	forModes(t, func(t *testing.T, mode Mode) {
-		m := bridgetest.StartMosquitto(t)
-		u := newUpstream(t, Config{URL: m.URL(), Mode: mode})
-		s := upstreamtest.Open(t, u, info("survivor", true))
-		s.MustSubscribe("probe", 1)
-		m.Stop()
-		pending := s.PublishAsync(bridge.Message{Topic: "during/outage", Payload: []byte("x"), QoS: 1})
-		m.Start()
-		// The subscription works again once paho has reconnected and
-		// resubscribed: probe until a message gets through.
-		waitProbe(t, m.URL(), s, "probe")
+		for _, clean := range []bool{true, false} {
+			t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) { testReconnect(t, mode, clean) })
+		}
+	})
+}
+
+// testReconnect: a QoS 1 publish issued during the outage fails at once
+// with ErrConnectionLost on a clean connection (nobody would send it
+// again); on a transparent persistent session paho keeps it and it
+// completes after the reconnect. The subscription works again either way.
+func testReconnect(t *testing.T, mode Mode, clean bool) {
+	m := bridgetest.StartMosquitto(t)
+	u := newUpstream(t, Config{URL: m.URL(), Mode: mode})
+	s := upstreamtest.Open(t, u, info("survivor", clean))
+	s.MustSubscribe("probe", 1)
+	m.Stop()
+	pending := s.PublishAsync(bridge.Message{Topic: "during/outage", Payload: []byte("x"), QoS: 1})
+	kept := mode == Transparent && !clean
+	if !kept {
+		select {
+		case err := <-pending:
+			if !errors.Is(err, ErrConnectionLost) {
+				t.Errorf("QoS 1 publish issued during the outage: %v, want ErrConnectionLost", err)
+			}
+		case <-time.After(timeout):
+			t.Fatal("QoS 1 publish issued during the outage did not fail")
+		}
+	}
+	m.Start()
+	// The subscription works again once the session has reconnected and
+	// resubscribed: probe until a message gets through.
+	waitProbe(t, m.URL(), s, "probe")
+	if kept {
 		select {
 		case err := <-pending:
 			if err != nil {
@@ -171,7 +194,10 @@ func TestReconnect(t *testing.T) {
 		case <-time.After(timeout):
 			t.Error("QoS 1 publish issued during the outage did not complete after the broker came back")
 		}
-	})
+	}
+	if err := s.Publish(bridge.Message{Topic: "after/outage", Payload: []byte("y"), QoS: 1}); err != nil {
+		t.Errorf("QoS 1 publish after the reconnect: %v", err)
+	}
 }
 
 // waitProbe publishes to topic every 50 ms until s receives it.

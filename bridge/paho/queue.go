@@ -108,10 +108,12 @@ func drive(q *fifo[op], e engine, abort, stop <-chan struct{}, errAbort error) {
 				}
 				o.err = errAbort
 			}
-			if o.kind == opPublish && o.err == nil && o.tok != nil && stored(o.tok.Error()) {
-				// paho failed the token but keeps the message and sends it
-				// again on the next connection: wait for that, as for a
-				// publish issued while reconnecting.
+			if o.kind == opPublish && o.keep && o.err == nil && o.tok != nil && stored(o.tok.Error()) {
+				// A persistent session (CleanSession=false): paho failed
+				// the token but keeps the message and sends it again on
+				// the next connection, to the broker's session: wait for
+				// that, as for a publish issued while reconnecting. Clean
+				// connections fail it instead (ErrConnectionLost).
 				o.tok = e.connections().after(o.conn)
 				continue
 			}

@@ -39,14 +39,23 @@ func TestStored(t *testing.T) {
 type fakeEngine struct {
 	toks  []token
 	conns connCounter
+	clean bool // a clean connection: publishes are not kept by paho
 }
 
 func (e *fakeEngine) issue(o *op) {
 	o.conn = e.conns.count()
+	o.keep = !e.clean
 	o.tok, e.toks = e.toks[0], e.toks[1:]
 }
 
-func (e *fakeEngine) complete(o *op) bool { o.done.Err(o.result()); return false }
+func (e *fakeEngine) complete(o *op) bool {
+	if e.clean {
+		o.done.Err(o.lostResult())
+	} else {
+		o.done.Err(o.result())
+	}
+	return false
+}
 
 func (e *fakeEngine) shutdown() {}
 
@@ -59,9 +68,10 @@ func (f failedToken) Done() <-chan struct{} { c := make(chan struct{}); close(c)
 
 func (f failedToken) Error() error { return f.err }
 
-// TestDriveStoredPublish: a QoS 1 publish that paho failed writing to a
-// connection that had gone completes when the next connection is up, in
-// order before the publishes after it; another failure completes at once.
+// TestDriveStoredPublish: on a persistent session, a QoS 1 publish that
+// paho failed writing to a connection that had gone completes when the
+// next connection is up, in order before the publishes after it; another
+// failure completes at once.
 func TestDriveStoredPublish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := &fakeEngine{}
@@ -95,6 +105,44 @@ func TestDriveStoredPublish(t *testing.T) {
 		synctest.Wait()
 		if d := cmp.Diff([]string{mqtt.ErrNotConnected.Error()}, got); d != "" {
 			t.Errorf("completion of a publish paho refused (-want +got):\n%s", d)
+		}
+		close(stop)
+		<-ended
+	})
+}
+
+// TestDriveCleanPublishFails: on a clean connection the same write failure
+// completes at once with ErrConnectionLost (paho does not send it again),
+// and a success after it stays a success.
+func TestDriveCleanPublishFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := &fakeEngine{clean: true}
+		e.conns.connected()
+		e.toks = []token{
+			failedToken{&net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}},
+			failedToken{mqtt.ErrNotConnected},
+			failedToken{nil},
+		}
+		q := newFIFO[op]()
+		stop := make(chan struct{})
+		ended := make(chan struct{})
+		go func() { defer close(ended); drive(q, e, nil, stop, ErrClosed) }()
+
+		var got []error
+		for range 3 {
+			q.push(op{kind: opPublish, done: bridge.Completion{Err: func(err error) { got = append(got, err) }}})
+		}
+		synctest.Wait()
+		if len(got) != 3 {
+			t.Fatalf("%d completions, want 3 without a reconnect", len(got))
+		}
+		for i, err := range got[:2] {
+			if !errors.Is(err, ErrConnectionLost) {
+				t.Errorf("publish %d: %v, want ErrConnectionLost", i, err)
+			}
+		}
+		if got[2] != nil {
+			t.Errorf("publish 2: %v, want success", got[2])
 		}
 		close(stop)
 		<-ended

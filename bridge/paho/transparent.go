@@ -35,6 +35,13 @@ type tsession struct {
 	closed    atomic.Bool // Close issued: no more deliveries or operations
 	connected atomic.Bool // the first connection was made
 	conns     connCounter
+	gen       atomic.Uint64 // clean session: connection losses handled (see opLost)
+
+	// Reconnecting a clean session (paho's auto-reconnect is off for it).
+	rmu   sync.Mutex
+	ended bool          // end ran: no more reconnects
+	quit  chan struct{} // closed by end
+	rdone chan struct{} // closed when the running reconnect loop returns; nil if none
 
 	mu    sync.Mutex
 	grace *time.Timer     // bounds a Close's wait
@@ -53,11 +60,12 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 		deliver: deliver,
 		q:       newFIFO[op](),
 		abort:   make(chan struct{}),
+		quit:    make(chan struct{}),
 		subs:    make(map[string]byte),
 	}
 	s.log = u.log.With().Str("client_id", s.id).Logger()
 	s.user, s.pass = u.cfg.credentials(info.ClientID, info.Username, info.Password)
-	s.cl = mqtt.NewClient(u.clientOptions(s.id, s.user, s.pass).
+	s.cl = mqtt.NewClient(u.clientOptions(s.id, s.user, s.pass, !info.CleanSession).
 		SetCleanSession(info.CleanSession).
 		SetKeepAlive(u.cfg.sessionKeepAlive(info.KeepAlive)).
 		SetConnectRetry(false).
@@ -132,6 +140,7 @@ func (s *tsession) Close(discard bool, done func()) {
 // push queues o for the completer; after the session ended, o fails on
 // the caller's goroutine.
 func (s *tsession) push(o op) {
+	o.gen = s.gen.Load()
 	if !s.q.push(o) {
 		o.done.Fail(ErrSessionClosed)
 	}
@@ -145,11 +154,24 @@ func (s *tsession) issue(o *op) {
 	case opOpen:
 		o.tok = s.cl.Connect()
 	case opPublish:
+		if s.info.CleanSession && o.gen != s.gen.Load() {
+			// Pushed before a loss of the connection was handled: its
+			// caller may not have seen the failures of the publishes
+			// before it yet, so it must not overtake them on the next
+			// connection.
+			o.err = fmt.Errorf("paho: publish %q: %w", o.msg.Topic, ErrConnectionLost)
+			o.msg = bridge.Message{}
+			return
+		}
+		o.keep = !s.info.CleanSession
 		o.conn = s.conns.count()
 		o.tok = s.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
 		if o.msg.QoS == 0 { // done once handed over; report an immediate failure
 			if isDone(o.tok) {
 				o.err = o.tok.Error()
+				if s.info.CleanSession {
+					o.err = lost(o.err)
+				}
 			}
 			o.tok = nil
 		}
@@ -174,8 +196,20 @@ func (s *tsession) complete(o *op) bool {
 	switch o.kind {
 	case opOpen:
 		return s.opened(o)
-	case opPublish, opUnsubscribe:
+	case opPublish:
+		if s.info.CleanSession {
+			o.done.Err(o.lostResult())
+		} else {
+			o.done.Err(o.result())
+		}
+	case opUnsubscribe:
 		o.done.Err(o.result())
+	case opLost:
+		// Every operation pushed before this one has completed (failed),
+		// so the caller has seen those failures: later publishes may go
+		// on the next connection.
+		s.gen.Add(1)
+		s.startReconnect()
 	case opSubscribe:
 		g, err := s.subscribed(o)
 		o.done.Sub(g, err)
@@ -240,10 +274,20 @@ func (s *tsession) end(discard bool) {
 		s.grace.Stop()
 	}
 	s.mu.Unlock()
+	s.rmu.Lock()
+	if !s.ended {
+		s.ended = true
+		close(s.quit)
+	}
+	rdone := s.rdone
+	s.rmu.Unlock()
+	if rdone != nil {
+		<-rdone // a connect under way: let it finish so Disconnect closes it
+	}
 	s.cl.Disconnect(quiesce)
 	if discard && !s.info.CleanSession {
-		c := mqtt.NewClient(s.u.clientOptions(s.id, s.user, s.pass).
-			SetCleanSession(true).SetAutoReconnect(false))
+		c := mqtt.NewClient(s.u.clientOptions(s.id, s.user, s.pass, false).
+			SetCleanSession(true))
 		tok := c.Connect()
 		if !tok.WaitTimeout(s.u.cfg.ConnectTimeout) || tok.Error() != nil {
 			s.log.Warn().Err(tok.Error()).Msg("discarding broker session failed")
@@ -315,6 +359,60 @@ func (s *tsession) resubscribe() {
 	}
 }
 
+// onLost runs on a paho goroutine after a connection was lost. For a clean
+// session paho has failed every outstanding token already (it does not
+// reconnect it); the completer reconnects once it has completed everything
+// pushed before (opLost). A persistent session is reconnected by paho,
+// which resends its in-flight messages to the broker's session.
 func (s *tsession) onLost(_ mqtt.Client, err error) {
 	s.log.Warn().Err(err).Msg("upstream session lost, reconnecting")
+	if s.info.CleanSession && !s.closed.Load() {
+		s.q.push(op{kind: opLost})
+	}
+}
+
+// startReconnect starts the reconnect loop of a clean session, unless it
+// is ending or one runs already. Called on the completer.
+func (s *tsession) startReconnect() {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.ended || s.rdone != nil || !s.u.track() {
+		return
+	}
+	s.rdone = make(chan struct{})
+	go s.reconnect(s.rdone)
+}
+
+// reconnect connects the clean session again: at once, then with back-off
+// (doubling from 1 s up to Config.MaxReconnectInterval), until it is up,
+// the session ends or Run stops. A connect under way is waited for
+// (Config.ConnectTimeout bounds it), so that end's Disconnect closes it.
+func (s *tsession) reconnect(done chan struct{}) {
+	defer s.u.wg.Done()
+	defer func() {
+		s.rmu.Lock()
+		s.rdone = nil
+		s.rmu.Unlock()
+		close(done)
+	}()
+	backoff := min(time.Second, s.u.cfg.MaxReconnectInterval)
+	for {
+		tok := s.cl.Connect()
+		tok.Wait()
+		if tok.Error() == nil {
+			return
+		}
+		s.log.Debug().Err(tok.Error()).Dur("retry_in", backoff).Msg("upstream session reconnect failed")
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-s.quit:
+			t.Stop()
+			return
+		case <-s.u.stop:
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, s.u.cfg.MaxReconnectInterval)
+	}
 }

@@ -1,0 +1,195 @@
+package paho
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Bounds of a coalescingConn.
+const (
+	// coalesceMax bounds the bytes waiting to be written on one upstream
+	// connection; a Write that would pass it waits for the flusher
+	// (back-pressure onto paho's writer and so onto the gateway).
+	coalesceMax = 256 << 10
+	// coalesceCloseFlush bounds how long Close waits for the pending
+	// bytes to leave before it closes the connection under them.
+	coalesceCloseFlush = 2 * time.Second
+	// coalesceKeep: a buffer grown past it by a burst is left to the GC
+	// rather than kept for the next one.
+	coalesceKeep = 64 << 10
+)
+
+// coalescingConn is a net.Conn whose writes are coalesced: Write appends
+// to a buffer and returns; one flusher goroutine per connection writes
+// out whatever has accumulated, at once, with no timer, so a packet
+// written while the flusher is idle leaves immediately and packets
+// written while it is busy leave together in the next write(2). paho
+// writes each MQTT packet with its own Write; at high rates this turns
+// one syscall per message into one per burst (and, over TLS, one record
+// per burst).
+//
+// Concurrency: Write may be called from several goroutines (paho writes
+// from one); Read and the deadline methods go straight to the wrapped
+// conn. Buffer ownership: Write copies p, the caller keeps it. A failed
+// write of the underlying conn is returned by the next Write (and every
+// later one); the bytes pending then are lost, as they would be in a
+// socket buffer of a broken connection. SetWriteDeadline applies to the
+// flusher's writes, not to Write, which only waits while the buffer is
+// full. Close flushes what is pending (bounded by coalesceCloseFlush),
+// closes the wrapped conn and waits for the flusher.
+type coalescingConn struct {
+	net.Conn
+	max   int
+	flush time.Duration // Close's bound on the final flush
+
+	mu      sync.Mutex
+	ready   sync.Cond // the flusher waits for bytes or close
+	room    sync.Cond // writers wait for room
+	buf     []byte    // pending bytes
+	spare   []byte    // the flusher's buffer, swapped with buf
+	writing bool      // the flusher holds bytes it is writing
+	err     error     // sticky failure of the wrapped conn
+	closed  bool
+	done    chan struct{} // the flusher has returned
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newCoalescingConn wraps c and starts its flusher; max bounds the
+// pending bytes (a single larger Write is still accepted when nothing is
+// pending) and flush bounds Close's final flush.
+func newCoalescingConn(c net.Conn, max int, flush time.Duration) *coalescingConn {
+	cc := &coalescingConn{Conn: c, max: max, flush: flush, done: make(chan struct{})}
+	cc.ready.L = &cc.mu
+	cc.room.L = &cc.mu
+	go cc.flusher()
+	return cc
+}
+
+// Write queues a copy of p for the flusher. It waits while the pending
+// bytes would pass the bound, and fails with the wrapped conn's write
+// error once there has been one, or net.ErrClosed after Close.
+func (c *coalescingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.err == nil && !c.closed && len(c.buf) > 0 && len(c.buf)+len(p) > c.max {
+		c.room.Wait()
+	}
+	switch {
+	case c.err != nil:
+		return 0, c.err
+	case c.closed:
+		return 0, net.ErrClosed
+	}
+	wake := len(c.buf) == 0 && !c.writing
+	c.buf = append(c.buf, p...)
+	if wake {
+		c.ready.Signal()
+	}
+	return len(p), nil
+}
+
+// flusher writes out the pending bytes until the conn is closed and
+// drained, or a write fails.
+func (c *coalescingConn) flusher() {
+	defer close(c.done)
+	c.mu.Lock()
+	for {
+		for len(c.buf) == 0 && !c.closed {
+			c.ready.Wait()
+		}
+		if len(c.buf) == 0 { // closed and drained
+			c.mu.Unlock()
+			return
+		}
+		out := c.buf
+		c.buf, c.spare = c.spare[:0], nil
+		c.writing = true
+		c.mu.Unlock()
+
+		_, err := c.Conn.Write(out) // a net.Conn writes all of out or fails
+
+		c.mu.Lock()
+		c.writing = false
+		if cap(out) <= coalesceKeep {
+			c.spare = out[:0]
+		}
+		c.room.Broadcast()
+		if err != nil {
+			c.err = fmt.Errorf("paho: upstream write: %w", err)
+			c.buf = nil
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// Close flushes the pending bytes (waiting at most the flush bound),
+// closes the wrapped conn and waits for the flusher. Later Writes fail
+// with net.ErrClosed. It returns the wrapped conn's Close error, or the
+// write error that lost pending bytes.
+func (c *coalescingConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.ready.Signal()
+		c.room.Broadcast()
+		c.mu.Unlock()
+		t := time.NewTimer(c.flush)
+		select {
+		case <-c.done:
+			t.Stop()
+			c.closeErr = c.Conn.Close()
+		case <-t.C: // the peer does not read: cut the write under the flusher
+			c.closeErr = c.Conn.Close()
+			<-c.done
+		}
+		c.mu.Lock()
+		if err := c.err; err != nil && !errors.Is(err, net.ErrClosed) {
+			c.closeErr = err
+		}
+		c.mu.Unlock()
+	})
+	return c.closeErr
+}
+
+// openCoalesced is paho's OpenConnectionFunc for tcp:// and ssl:// broker
+// URLs: it dials like paho's own (Dialer, ConnectTimeout, TLSConfig) and
+// returns a coalescingConn. Over TLS it wraps the tls.Conn, so that a
+// burst leaves as one TLS record as well as one write(2).
+func openCoalesced(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	d := o.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	ctx := context.Background()
+	if o.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.ConnectTimeout)
+		defer cancel()
+	}
+	var c net.Conn
+	var err error
+	switch uri.Scheme {
+	case "tcp", "mqtt":
+		c, err = d.DialContext(ctx, "tcp", uri.Host)
+	case "ssl", "tls", "mqtts":
+		td := &tls.Dialer{NetDialer: d, Config: o.TLSConfig}
+		c, err = td.DialContext(ctx, "tcp", uri.Host)
+	default:
+		return nil, fmt.Errorf("paho: unsupported scheme %q", uri.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newCoalescingConn(c, coalesceMax, coalesceCloseFlush), nil
+}
