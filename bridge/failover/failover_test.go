@@ -427,6 +427,10 @@ func testFlapping(t *testing.T, mode paho.Mode) {
 	s := newSink(t)
 	s.attach(r.mq.URL(), 1)
 	ids, ss := openSensors(t, r.f, 3)
+	// The sensors publish at most perPhase messages each per phase: an
+	// unbounded stream outran the test subscriber's queue at mosquitto.
+	const perPhase = 30
+	bud := newBudget()
 	var acked atomic.Int32
 	progress := make(chan struct{}, 1)
 	stop := make(chan struct{})
@@ -434,12 +438,7 @@ func testFlapping(t *testing.T, mode paho.Mode) {
 	var wg sync.WaitGroup
 	for i, sess := range ss {
 		wg.Go(func() {
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for n := 0; bud.wait(n, stop); n++ {
 				if err := sess.Publish(msg(ids[i], n, 1)); err != nil {
 					t.Errorf("%s publish %d: %v", ids[i], n, err)
 					return
@@ -467,12 +466,15 @@ func testFlapping(t *testing.T, mode paho.Mode) {
 		}
 	}
 	for range 4 {
+		bud.raise(perPhase)
 		more()
 		r.outage(st, s)
+		bud.raise(perPhase)
 		more()
 		r.recover(s, 1)
 		st.waitNot(failover.StatusDown)
 	}
+	bud.raise(perPhase)
 	more()
 	close(stop)
 	wg.Wait()
