@@ -133,3 +133,44 @@ func TestTLSListener(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+// TestProxyCut: a cut closes the proxied connection (the client sees the
+// loss), refuses new ones until Restore, and leaves the broker and its
+// direct clients alone.
+func TestProxyCut(t *testing.T) {
+	m := StartMosquitto(t)
+	p := StartProxy(t, m.Addr())
+	direct := Subscribe(t, m.URL(), "bt/proxy", 1)
+	lost := make(chan error, 1)
+	c := Connect(t, p.URL(), func(o *mqtt.ClientOptions) {
+		o.SetAutoReconnect(false)
+		o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err })
+	})
+	PublishClient(t, c, "bt/proxy", []byte("before"), 1, false)
+	if got := Recv(t, direct, recvTimeout); string(got.Payload) != "before" {
+		t.Fatalf("got %q through the proxy, want before", got.Payload)
+	}
+	if p.Conns() != 1 {
+		t.Errorf("Conns() = %d, want 1", p.Conns())
+	}
+	p.Cut()
+	select {
+	case <-lost:
+	case <-time.After(recvTimeout):
+		t.Fatal("the client did not notice the cut")
+	}
+	c2 := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(p.URL()).SetClientID(ClientID("cut")).SetConnectTimeout(recvTimeout))
+	if tok := c2.Connect(); tok.WaitTimeout(recvTimeout) && tok.Error() == nil {
+		c2.Disconnect(0)
+		t.Fatal("connected through a cut proxy")
+	}
+	Publish(t, m.URL(), "bt/proxy", []byte("direct"), 1, false)
+	if got := Recv(t, direct, recvTimeout); string(got.Payload) != "direct" {
+		t.Fatalf("direct subscriber got %q, want direct", got.Payload)
+	}
+	p.Restore()
+	Publish(t, p.URL(), "bt/proxy", []byte("after"), 1, false)
+	if got := Recv(t, direct, recvTimeout); string(got.Payload) != "after" {
+		t.Fatalf("got %q after Restore, want after", got.Payload)
+	}
+}

@@ -60,11 +60,12 @@ func (b *budget) wait(n int, stop <-chan struct{}) bool {
 // Nothing is staged: the failover learns of each cut through its probe and
 // its failed publishes. The subscriber is connected to mosquitto directly,
 // so nothing is lost at the broker. Every acknowledged message arrives,
-// first arrivals in order per sensor; QoS 1 at least once. QoS 2 arrives
-// at most twice, and twice only for the one message a sensor had in
-// flight at a cut (at most one duplicate per cut and sensor): a message
-// whose PUBREL reached the broker just before the cut fails on the clean
-// session and is replayed. Exactly once over a lost clean connection is
+// first arrivals in order per sensor; QoS 1 at least once. A QoS 2
+// message arrives again only if it was the one its sensor had in flight
+// (directly or replayed) at a cut, so a sensor gets at most one duplicate
+// per cut: a message whose PUBREL reached the broker just before the cut
+// fails on the clean session and is replayed (a cut during the replay can
+// catch the same message again). Exactly once over a lost clean connection is
 // not possible in MQTT 3.1.1 (see package paho's doc).
 func TestFlappingLinkCut(t *testing.T) {
 	for _, mode := range []paho.Mode{paho.Transparent, paho.Aggregating} {
@@ -189,16 +190,8 @@ func testFlappingLinkCut(t *testing.T, mode paho.Mode) {
 		if d := distinct(got); !slices.Equal(d, want) {
 			t.Errorf("%s (qos %d): first arrivals not 0..%d in order: %v", c, qos[i], sent[i]-1, d)
 		}
-		if qos[i] == 2 {
-			count := make(map[int]int)
-			for _, n := range got {
-				if count[n]++; count[n] > 2 {
-					t.Errorf("%s (qos 2): message %d arrived %d times", c, n, count[n])
-				}
-			}
-			if dups := len(got) - sent[i]; dups > cuts {
-				t.Errorf("%s (qos 2): %d duplicates in %d cuts, want at most one per cut: %v", c, dups, cuts, got)
-			}
+		if dups := len(got) - sent[i]; qos[i] == 2 && dups > cuts {
+			t.Errorf("%s (qos 2): %d duplicates in %d cuts, want at most one per cut: %v", c, dups, cuts, got)
 		}
 		t.Logf("%s qos %d: sent %d, arrived %d", c, qos[i], sent[i], len(got))
 	}

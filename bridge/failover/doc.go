@@ -11,8 +11,10 @@
 // over an MQTT connection of its own (clean session, keepalive), whose
 // connects and losses are the up and down reports. The controller
 // goroutine of [Failover.Run] follows them. A primary operation that fails
-// or does not complete within Config.OpTimeout (paho tokens wait through a
-// reconnect) is handled per message too: an uplink publish is then
+// (bridge/paho fails a clean session's publishes in flight at once when
+// its connection is lost, [paho.ErrConnectionLost]) or does not complete
+// within Config.OpTimeout (a persistent session's paho tokens wait through
+// a reconnect) is handled per message too: an uplink publish is then
 // spooled, and that one session falls back (a broker may drop one
 // connection while the probe's stays up); it moves back at the next
 // retry.
@@ -86,11 +88,18 @@
 //   - QoS 1 messages arrive at least once, in per-client order. A
 //     message whose primary publish was in flight when the link broke is
 //     spooled and replayed: if the broker had received it, it arrives
-//     twice. If one publish fails while later ones of the same client on
-//     a live link succeed, those arrive before its replay.
+//     twice. bridge/paho does not let a later publish of a clean session
+//     succeed on the next connection before the failure of an earlier one
+//     was reported (which spools it and moves the session off), so the
+//     replay keeps the order; a later publish that times out
+//     (Config.OpTimeout) while an earlier one still succeeds can overtake
+//     it only on a persistent session.
 //   - QoS 2 messages arrive exactly once, except in these windows: a
 //     message in flight on the primary when the link broke (the broker
-//     may have it; a replay is a new PUBLISH with a new packet id), and a
+//     may have it: mosquitto hands it on at PUBREL, and a clean session's
+//     PUBCOMP lost with the link cannot be asked for again; a replay is a
+//     new PUBLISH with a new packet id; TestFlappingLinkCut sees this for
+//     a few of its cuts, at most one message per cut and client), and a
 //     replayed message acknowledged by the broker but not yet removed from
 //     the spool when the gateway is killed. Each gives one duplicate at
 //     most.

@@ -53,6 +53,9 @@ func TestAggregatingRefcount(t *testing.T) {
 	b.Unsubscribe("b/only")
 	probe := upstreamtest.Open(t, u, info("probe", true))
 	probe.MustSubscribe("probe", 0) // orders after the UNSUBSCRIBEs on the shared connection
+	// mosquitto's log reaches us through a pipe, maybe after the SUBACK.
+	waitLog(t, m, "snb-snbridge-aggregator shared/#\n")
+	waitLog(t, m, "snb-snbridge-aggregator b/only\n")
 	logs := m.Logs()
 	for _, f := range []string{"shared/#", "b/only"} {
 		if n := unsubscribes(logs, "snb-snbridge-aggregator", f); n != 1 {

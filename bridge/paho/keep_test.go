@@ -227,6 +227,7 @@ func TestAggregatingPersistentDiscard(t *testing.T) {
 			}
 			s.MustSubscribe("d/end", 1)
 			e.noMessage(t, s, "d/end")
+			waitLog(t, e.m, "snb-snbridge-aggregator d/#\n")
 			if n := unsubscribes(e.m.Logs(), "snb-snbridge-aggregator", "d/#"); n != 1 {
 				t.Errorf("broker log: %d UNSUBSCRIBEs of d/#, want 1", n)
 			}
@@ -265,6 +266,9 @@ func TestAggregatingPersistentShared(t *testing.T) {
 	if got := upstreamFilters(e.u); !cmp.Equal(got, map[string]int{"watch/#": 1}) {
 		t.Errorf("upstream filters %v, want only the watcher's", got)
 	}
+	// mosquitto's log reaches us through a pipe, after the markers.
+	waitLog(t, e.m, "snb-snbridge-aggregator s/#\n")
+	waitLog(t, e.m, "snb-snbridge-aggregator s/end\n")
 	logs := e.m.Logs()
 	if n := unsubscribes(logs, "snb-snbridge-aggregator", "s/#"); n != 1 {
 		t.Errorf("broker log: %d UNSUBSCRIBEs of s/#, want 1:\n%s", n, logs)
