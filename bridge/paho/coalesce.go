@@ -3,7 +3,6 @@ package paho
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -150,12 +149,14 @@ func (c *coalescingConn) Close() error {
 			t.Stop()
 			c.closeErr = c.Conn.Close()
 		case <-t.C: // the peer does not read: cut the write under the flusher
-			c.closeErr = c.Conn.Close()
+			_ = c.Conn.Close()
 			<-c.done
+			c.closeErr = fmt.Errorf("paho: upstream close: pending bytes not written within %v", c.flush)
+			return
 		}
 		c.mu.Lock()
-		if err := c.err; err != nil && !errors.Is(err, net.ErrClosed) {
-			c.closeErr = err
+		if c.err != nil {
+			c.closeErr = c.err
 		}
 		c.mu.Unlock()
 	})
