@@ -26,6 +26,13 @@ var (
 	ErrUpstreamDown = errors.New("paho: upstream connection down")
 	// ErrRefused: the broker refused a subscription (return code 0x80).
 	ErrRefused = errors.New("paho: subscription refused by the broker")
+	// ErrConnectionLost: the operation was issued on a clean connection
+	// (a transparent CleanSession=true session, or the aggregating shared
+	// connection) that was lost before the broker acknowledged it, or
+	// while it was down. The broker has no session to resume it from, so
+	// it is not sent again: the caller owns the retry (the failover spools
+	// it; the gateway answers congestion and the sensor retries).
+	ErrConnectionLost = errors.New("paho: upstream connection lost")
 )
 
 // Upstream is a remote MQTT broker reached through paho.mqtt.golang, in
@@ -145,14 +152,24 @@ func (u *Upstream) track() bool {
 }
 
 // clientOptions returns the options shared by all connections.
-func (u *Upstream) clientOptions(id, user, pass string) *mqtt.ClientOptions {
+// A clean connection (resend false) is not reconnected by paho: paho's
+// reconnect keeps the lost connection's QoS 1 and 2 messages in its store
+// and resends them to a broker that has no session for them (a QoS 2
+// PUBREL is answered with PUBCOMP although the message never reached
+// anyone, and a resent PUBLISH completes the old token at once); the
+// engine reconnects it itself instead, after failing what was in flight.
+func (u *Upstream) clientOptions(id, user, pass string, resend bool) *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions().
 		AddBroker(u.url).
 		SetClientID(id).
 		SetUsername(user).
 		SetPassword(pass).
 		SetConnectTimeout(u.cfg.ConnectTimeout).
-		SetAutoReconnect(true).
+		// paho's Publish waits up to WriteTimeout (30 s by default) to
+		// hand a message to a connection that was lost just after it
+		// looked, and the completer with it; it also bounds a write.
+		SetWriteTimeout(u.cfg.ConnectTimeout).
+		SetAutoReconnect(resend).
 		SetMaxReconnectInterval(u.cfg.MaxReconnectInterval).
 		// Our handlers only hand the message on without blocking, so
 		// paho may call them on its router goroutine: that keeps the
@@ -177,6 +194,7 @@ const (
 	opClose
 	opReconnected // the connection is back: resubscribe (no completion)
 	opResubscribe // one filter of that; no completion, failures are logged
+	opLost        // a clean connection was lost: later ops may reconnect (no completion)
 )
 
 // op is one issued operation waiting for its completion.
@@ -187,6 +205,8 @@ type op struct {
 	qos     byte           // requested QoS (subscribe)
 	epoch   uint64         // aggregating subscribe: its filter's epoch
 	conn    uint64         // publish: connections made before it was issued
+	gen     uint64         // clean connection losses handled when it was pushed
+	keep    bool           // publish: paho keeps it for a resumed session (CleanSession=false)
 	msg     bridge.Message // publish, until issued
 	filter  string
 	discard bool
@@ -200,6 +220,25 @@ func (o *op) result() error {
 		return o.err
 	}
 	return o.tok.Error()
+}
+
+// lostResult is result for a publish on a clean connection: a paho
+// failure (connection lost before the acknowledgement, not connected,
+// write timeout) means the broker may not have the message and nobody
+// will send it again: [ErrConnectionLost].
+func (o *op) lostResult() error {
+	if o.err != nil || o.tok == nil {
+		return o.err
+	}
+	return lost(o.tok.Error())
+}
+
+// lost wraps a paho publish failure on a clean connection.
+func lost(err error) error {
+	if err == nil || errors.Is(err, ErrConnectionLost) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrConnectionLost, err)
 }
 
 // granted returns the QoS the broker granted for filter.
