@@ -52,35 +52,66 @@ func TestUpstreamDownCongestion(t *testing.T) {
 }
 
 // TestPubackAfterBrokerAck: a QoS 1 PUBLISH is acknowledged to the client
-// only once the broker has it: with the broker down no PUBACK comes; when
-// it is back, the PUBACK follows and the message arrives.
+// only once the broker has it: with the broker hanging (paused, the
+// connection open) no PUBACK comes; when it answers again, the PUBACK
+// follows. With the broker gone, the clean upstream session fails the
+// publish at once (bridge/paho: nothing would send it again) and the
+// client gets congestion; its retry once the broker is back is accepted.
 func TestPubackAfterBrokerAck(t *testing.T) {
 	forModeList(t, remoteModes, nil, func(t *testing.T, e *env) {
 		r := newRaw(t, e.gw.Addr)
 		r.connect("ack-"+e.mode, true, 600)
 		id := r.register("ack/t", 1)
-		e.mosq.Stop()
+		sub := bridgetest.Subscribe(t, e.url, "ack/#", 1)
+		e.mosq.Pause()
 		r.send(mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{Flags: mqttsn.Flags{QoS: 1}, TopicID: id, MsgID: 5, Data: []byte("held")}})
 		r.nothing(time.Second)
-		e.mosq.Start()
+		e.mosq.Resume()
 		pa := r.expect(mqttsn.TypePuback).Puback
 		if pa.MsgID != 5 || pa.ReturnCode != mqttsn.Accepted {
 			t.Fatalf("PUBACK %+v", pa)
 		}
+		if m := bridgetest.Recv(t, sub, waitTimeout); string(m.Payload) != "held" {
+			t.Fatalf("MQTT subscriber got %q, want held", m.Payload)
+		}
+
+		e.mosq.Stop()
+		r.send(mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{Flags: mqttsn.Flags{QoS: 1}, TopicID: id, MsgID: 6, Data: []byte("retried")}})
+		if pa := r.expect(mqttsn.TypePuback).Puback; pa.MsgID != 6 || pa.ReturnCode != mqttsn.RejectedCongestion {
+			t.Fatalf("PUBACK %+v with the broker gone, want congestion for 6", pa)
+		}
+		e.mosq.Start()
+		sub = bridgetest.Subscribe(t, e.url, "ack/#", 1)
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			r.send(mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{Flags: mqttsn.Flags{QoS: 1, DUP: true}, TopicID: id, MsgID: 6, Data: []byte("retried")}})
+			pa := r.expect(mqttsn.TypePuback).Puback
+			if pa.MsgID == 6 && pa.ReturnCode == mqttsn.Accepted {
+				break
+			}
+			if pa.MsgID != 6 || pa.ReturnCode != mqttsn.RejectedCongestion || time.Now().After(deadline) {
+				t.Fatalf("PUBACK %+v for the retry after the broker came back", pa)
+			}
+		}
+		if m := bridgetest.Recv(t, sub, waitTimeout); string(m.Payload) != "retried" {
+			t.Fatalf("MQTT subscriber got %q, want retried", m.Payload)
+		}
 	})
 }
 
-// TestMaxInflightRealBroker: with the broker down, QoS 1 PUBLISHes wait
-// for its acknowledgement; beyond MaxInflight of them the next one is
-// refused with congestion (0x01) at once; when the broker is back, the
-// held ones are acknowledged as accepted and arrive.
+// TestMaxInflightRealBroker: with the broker hanging (paused, the
+// connection open), QoS 1 PUBLISHes wait for its acknowledgement; beyond
+// MaxInflight of them the next one is refused with congestion (0x01) at
+// once; when the broker answers again, the held ones are acknowledged as
+// accepted and arrive.
 func TestMaxInflightRealBroker(t *testing.T) {
 	limit := func(c *bridge.Config) { c.Session.MaxInflight = 2 }
 	forModeList(t, remoteModes, limit, func(t *testing.T, e *env) {
 		r := newRaw(t, e.gw.Addr)
 		r.connect("mi-"+e.mode, true, 600)
 		id := r.register("mi/t", 1)
-		e.mosq.Stop()
+		sub := bridgetest.Subscribe(t, e.url, "mi/#", 1)
+		e.mosq.Pause()
 		for i := range 3 {
 			r.send(mqttsn.Packet{Type: mqttsn.TypePublish, Publish: mqttsn.Publish{
 				Flags: mqttsn.Flags{QoS: 1}, TopicID: id, MsgID: uint16(20 + i), Data: fmt.Appendf(nil, "m%d", i),
@@ -90,8 +121,7 @@ func TestMaxInflightRealBroker(t *testing.T) {
 			t.Fatalf("PUBACK %+v, want congestion for MsgId 22 (third in flight, limit 2)", pa)
 		}
 		r.nothing(quiet)
-		e.mosq.Start()
-		sub := bridgetest.Subscribe(t, e.url, "mi/#", 1)
+		e.mosq.Resume()
 		got := map[uint16]bool{}
 		for range 2 {
 			pa := r.expect(mqttsn.TypePuback).Puback

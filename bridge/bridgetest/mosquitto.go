@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -182,6 +183,28 @@ func (m *Mosquitto) Stop() {
 	<-m.exit
 	m.cmd, m.exit = nil, nil
 	m.logs.WriteString("--- bridgetest: mosquitto stopped ---\n")
+}
+
+// Pause stops the mosquitto process (SIGSTOP) without closing anything:
+// its connections stay open and nothing is answered, like a broker that
+// hangs or a link that silently stops carrying traffic. Resume continues
+// it. Stop works on a paused broker too.
+func (m *Mosquitto) Pause() { m.signal(syscall.SIGSTOP, "paused") }
+
+// Resume continues a paused mosquitto (SIGCONT).
+func (m *Mosquitto) Resume() { m.signal(syscall.SIGCONT, "resumed") }
+
+func (m *Mosquitto) signal(sig syscall.Signal, what string) {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		m.t.Fatalf("mosquitto: %s while stopped", what)
+	}
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		m.t.Fatalf("mosquitto: %s: %v", what, err)
+	}
+	m.logs.WriteString("--- bridgetest: mosquitto " + what + " ---\n")
 }
 
 // Start restarts a stopped mosquitto on the same port and waits until it
