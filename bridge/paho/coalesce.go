@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -40,14 +41,19 @@ const (
 // conn. Buffer ownership: Write copies p, the caller keeps it. A failed
 // write of the underlying conn is returned by the next Write (and every
 // later one); the bytes pending then are lost, as they would be in a
-// socket buffer of a broken connection. SetWriteDeadline applies to the
-// flusher's writes, not to Write, which only waits while the buffer is
-// full. Close flushes what is pending (bounded by coalesceCloseFlush),
-// closes the wrapped conn and waits for the flusher.
+// socket buffer of a broken connection. Deadlines: SetWriteDeadline (and
+// the write half of SetDeadline) bounds Write's wait for room, which
+// fails with os.ErrDeadlineExceeded; the flusher's writes are bounded by
+// stall each (paho's WriteTimeout; 0: unbounded), since paho sets a write
+// deadline just before its Write and clears it just after, which would
+// leave the flusher's write unbounded. Close flushes what is pending
+// (bounded by coalesceCloseFlush), closes the wrapped conn and waits for
+// the flusher.
 type coalescingConn struct {
 	net.Conn
 	max   int
 	flush time.Duration // Close's bound on the final flush
+	stall time.Duration // bound of one write of the wrapped conn; 0: none
 
 	mu      sync.Mutex
 	ready   sync.Cond // the flusher waits for bytes or close
@@ -57,6 +63,7 @@ type coalescingConn struct {
 	writing bool      // the flusher holds bytes it is writing
 	err     error     // sticky failure of the wrapped conn
 	closed  bool
+	wdl     time.Time     // Write's deadline for room; zero: none
 	done    chan struct{} // the flusher has returned
 
 	closeOnce sync.Once
@@ -65,9 +72,10 @@ type coalescingConn struct {
 
 // newCoalescingConn wraps c and starts its flusher; max bounds the
 // pending bytes (a single larger Write is still accepted when nothing is
-// pending) and flush bounds Close's final flush.
-func newCoalescingConn(c net.Conn, max int, flush time.Duration) *coalescingConn {
-	cc := &coalescingConn{Conn: c, max: max, flush: flush, done: make(chan struct{})}
+// pending), flush bounds Close's final flush and stall each write of c
+// (0: unbounded).
+func newCoalescingConn(c net.Conn, max int, flush, stall time.Duration) *coalescingConn {
+	cc := &coalescingConn{Conn: c, max: max, flush: flush, stall: stall, done: make(chan struct{})}
 	cc.ready.L = &cc.mu
 	cc.room.L = &cc.mu
 	go cc.flusher()
@@ -75,13 +83,29 @@ func newCoalescingConn(c net.Conn, max int, flush time.Duration) *coalescingConn
 }
 
 // Write queues a copy of p for the flusher. It waits while the pending
-// bytes would pass the bound, and fails with the wrapped conn's write
-// error once there has been one, or net.ErrClosed after Close.
+// bytes would pass the bound (until the write deadline), and fails with
+// the wrapped conn's write error once there has been one, or
+// net.ErrClosed after Close.
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var timer *time.Timer
 	for c.err == nil && !c.closed && len(c.buf) > 0 && len(c.buf)+len(p) > c.max {
+		if !c.wdl.IsZero() {
+			if !time.Now().Before(c.wdl) {
+				if timer != nil {
+					timer.Stop()
+				}
+				return 0, os.ErrDeadlineExceeded
+			}
+			if timer == nil {
+				timer = time.AfterFunc(time.Until(c.wdl), c.wakeWriters)
+			}
+		}
 		c.room.Wait()
+	}
+	if timer != nil {
+		timer.Stop()
 	}
 	switch {
 	case c.err != nil:
@@ -95,6 +119,30 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 		c.ready.Signal()
 	}
 	return len(p), nil
+}
+
+// wakeWriters wakes the Writes waiting for room, to look at their
+// deadline.
+func (c *coalescingConn) wakeWriters() {
+	c.mu.Lock()
+	c.room.Broadcast()
+	c.mu.Unlock()
+}
+
+// SetWriteDeadline sets the deadline of Write's wait for room (see the
+// type's doc); it does not touch the wrapped conn.
+func (c *coalescingConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.room.Broadcast()
+	c.mu.Unlock()
+	return nil
+}
+
+// SetDeadline sets the wrapped conn's read deadline and Write's deadline.
+func (c *coalescingConn) SetDeadline(t time.Time) error {
+	_ = c.SetWriteDeadline(t)
+	return c.Conn.SetReadDeadline(t)
 }
 
 // flusher writes out the pending bytes until the conn is closed and
@@ -115,7 +163,13 @@ func (c *coalescingConn) flusher() {
 		c.writing = true
 		c.mu.Unlock()
 
-		_, err := c.Conn.Write(out) // a net.Conn writes all of out or fails
+		var err error
+		if c.stall > 0 {
+			err = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
+		}
+		if err == nil {
+			_, err = c.Conn.Write(out) // a net.Conn writes all of out or fails
+		}
 
 		c.mu.Lock()
 		c.writing = false
@@ -192,5 +246,5 @@ func openCoalesced(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newCoalescingConn(c, coalesceMax, coalesceCloseFlush), nil
+	return newCoalescingConn(c, coalesceMax, coalesceCloseFlush, o.WriteTimeout), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,14 @@ type gateConn struct {
 	gate     chan struct{} // each gated write takes one token
 	fail     error         // returned by every write once set
 	closed   chan struct{}
+	deadline time.Time // of the next write; zero: none
+}
+
+func (g *gateConn) SetWriteDeadline(t time.Time) error {
+	g.mu.Lock()
+	g.deadline = t
+	g.mu.Unlock()
+	return nil
 }
 
 func newGateConn(gated bool) *gateConn {
@@ -36,10 +45,18 @@ func newGateConn(gated bool) *gateConn {
 
 func (g *gateConn) Write(p []byte) (int, error) {
 	if g.gate != nil {
+		var expired <-chan time.Time
+		g.mu.Lock()
+		if !g.deadline.IsZero() {
+			expired = time.After(time.Until(g.deadline))
+		}
+		g.mu.Unlock()
 		select {
 		case <-g.gate:
 		case <-g.closed:
 			return 0, net.ErrClosed
+		case <-expired:
+			return 0, os.ErrDeadlineExceeded
 		}
 	}
 	g.mu.Lock()
@@ -74,7 +91,7 @@ func mustWrite(t *testing.T, c net.Conn, s string) {
 func TestCoalesceBurstInOneWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGateConn(true)
-		c := newCoalescingConn(g, 1<<10, time.Second)
+		c := newCoalescingConn(g, 1<<10, time.Second, 0)
 		mustWrite(t, c, "a")
 		synctest.Wait() // the flusher holds "a", waiting at the gate
 		mustWrite(t, c, "b")
@@ -99,7 +116,7 @@ func TestCoalesceBurstInOneWrite(t *testing.T) {
 func TestCoalesceBackPressure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGateConn(true)
-		c := newCoalescingConn(g, 10, time.Second)
+		c := newCoalescingConn(g, 10, time.Second, 0)
 		mustWrite(t, c, "0123")
 		synctest.Wait() // flusher at the gate with "0123"
 		mustWrite(t, c, "45678901")
@@ -137,7 +154,7 @@ func TestCoalesceBackPressure(t *testing.T) {
 func TestCoalesceCloseFlushes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGateConn(true)
-		c := newCoalescingConn(g, 1<<10, time.Second)
+		c := newCoalescingConn(g, 1<<10, time.Second, 0)
 		mustWrite(t, c, "a")
 		synctest.Wait()
 		mustWrite(t, c, "b")
@@ -169,7 +186,7 @@ func TestCoalesceCloseFlushes(t *testing.T) {
 func TestCoalesceCloseBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGateConn(true) // never released
-		c := newCoalescingConn(g, 1<<10, 2*time.Second)
+		c := newCoalescingConn(g, 1<<10, 2*time.Second, 0)
 		mustWrite(t, c, "stuck")
 		start := time.Now()
 		err := c.Close()
@@ -189,7 +206,7 @@ func TestCoalesceErrorSurfaces(t *testing.T) {
 		g := newGateConn(false)
 		boom := errors.New("connection reset")
 		g.fail = boom
-		c := newCoalescingConn(g, 1<<10, time.Second)
+		c := newCoalescingConn(g, 1<<10, time.Second, 0)
 		mustWrite(t, c, "lost")
 		synctest.Wait() // the flusher failed and returned
 		if _, err := c.Write([]byte("next")); !errors.Is(err, boom) {
@@ -225,7 +242,7 @@ func TestCoalesceTCPOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newCoalescingConn(raw, 512, time.Second) // small: back-pressure too
+	c := newCoalescingConn(raw, 512, time.Second, 0) // small: back-pressure too
 	const writers, per = 4, 2000
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -260,4 +277,50 @@ func TestCoalesceTCPOrder(t *testing.T) {
 	if n != writers*per {
 		t.Fatalf("%d packets arrived, want %d", n, writers*per)
 	}
+}
+
+// The write deadline bounds a Write waiting for room.
+func TestCoalesceWriteDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGateConn(true)
+		c := newCoalescingConn(g, 10, time.Second, 0)
+		mustWrite(t, c, "0123")
+		synctest.Wait() // the flusher holds "0123" at the gate
+		mustWrite(t, c, "45678901")
+		start := time.Now()
+		if err := c.SetWriteDeadline(start.Add(3 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("2345")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write past the bound and the deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Fatalf("Write waited %v, want the 3s deadline", d)
+		}
+		close(g.gate)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(g.recorded(), ""); got != "012345678901" {
+			t.Fatalf("bytes %q", got)
+		}
+	})
+}
+
+// A write of the wrapped conn that stalls past the stall bound fails the
+// connection: the next Write says so.
+func TestCoalesceStallBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGateConn(true) // the peer never reads
+		c := newCoalescingConn(g, 1<<10, time.Second, 5*time.Second)
+		mustWrite(t, c, "stuck")
+		time.Sleep(5 * time.Second) // the fake clock: the stall bound passes
+		synctest.Wait()
+		if _, err := c.Write([]byte("next")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write after a stalled flush: %v, want os.ErrDeadlineExceeded", err)
+		}
+		if err := c.Close(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Close: %v", err)
+		}
+	})
 }
