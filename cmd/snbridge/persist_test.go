@@ -83,8 +83,22 @@ func startWatched(t *testing.T, cfgPath string) *watched {
 // wait blocks until a log line contains every fragment.
 func (w *watched) wait(t *testing.T, frags ...string) {
 	t.Helper()
+	w.waitAfter(t, 0, frags...)
+}
+
+// mark is the number of log lines so far, for waitAfter.
+func (w *watched) mark() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.lines)
+}
+
+// waitAfter is wait for the log lines after mark (a later event of a
+// kind that has already been logged).
+func (w *watched) waitAfter(t *testing.T, mark int, frags ...string) {
+	t.Helper()
 	deadline := time.After(20 * time.Second)
-	for seen := 0; ; {
+	for seen := mark; ; {
 		w.mu.Lock()
 		for ; seen < len(w.lines); seen++ {
 			ok := true
