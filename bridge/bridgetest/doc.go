@@ -2,7 +2,8 @@
 // a real mosquitto broker started per test ([StartMosquitto], or
 // [StartMosquittoWith] for TLS listeners and password files, see
 // [WriteTLSFiles] and [WritePasswordFile]) that a test can stop and start
-// again on the same port, a TCP proxy whose link a test can cut and
+// again on the same port, or pause and resume (a hanging broker, its
+// connections open), a TCP proxy whose link a test can cut and
 // restore without touching the broker ([StartProxy]), and a small
 // paho.mqtt.golang test client
 // ([Subscribe], [Publish], [Recv]). Subpackage upstreamtest drives a
