@@ -69,11 +69,14 @@ func (b *budget) wait(n int, stop <-chan struct{}) bool {
 // not possible in MQTT 3.1.1 (see package paho's doc).
 func TestFlappingLinkCut(t *testing.T) {
 	for _, mode := range []paho.Mode{paho.Transparent, paho.Aggregating} {
-		t.Run(mode.String(), func(t *testing.T) { testFlappingLinkCut(t, mode) })
+		t.Run(mode.String(), func(t *testing.T) { testFlappingLinkCut(t, mode, true) })
 	}
+	// CleanSession=false sensors: their primary sessions are persistent
+	// (transparent mode: paho reconnects them itself).
+	t.Run("transparent-persistent", func(t *testing.T) { testFlappingLinkCut(t, paho.Transparent, false) })
 }
 
-func testFlappingLinkCut(t *testing.T, mode paho.Mode) {
+func testFlappingLinkCut(t *testing.T, mode paho.Mode, clean bool) {
 	mq := bridgetest.StartMosquitto(t)
 	px := bridgetest.StartProxy(t, mq.Addr())
 	b := startBroker(t)
@@ -120,7 +123,7 @@ func testFlappingLinkCut(t *testing.T, mode paho.Mode) {
 	for i, q := range qos {
 		id := fmt.Sprintf("cut%d-q%d", i, q)
 		ids = append(ids, id)
-		ss = append(ss, upstreamtest.Open(t, f, bridge.ClientInfo{ClientID: id, CleanSession: true, KeepAlive: time.Minute}))
+		ss = append(ss, upstreamtest.Open(t, f, bridge.ClientInfo{ClientID: id, CleanSession: clean, KeepAlive: time.Minute}))
 	}
 	bud := newBudget()
 	var acked atomic.Int32

@@ -63,16 +63,20 @@
 // publishes issued while it is down fail the same way.
 //
 // A persistent transparent session (CleanSession=false) is reconnected by
-// paho (back-off 1 s doubling up to Config.MaxReconnectInterval), and QoS
-// 1 and 2 publishes in flight or issued meanwhile stay in paho's in-memory
-// store and are sent again to the broker's session, as MQTT provides
-// [MQTT 3.1.1 §4.4]; they complete then (also those paho failed writing
-// to the connection that had just gone). Not guaranteed: a broker
-// restarted without persistence lost the session, and paho, which does
-// not show the CONNACK's session-present flag on a reconnect, still
-// resends (a resent PUBLISH arrives; a resent PUBREL is acknowledged for a
-// QoS 2 message the broker never released: lost); and a session closed
-// while paho still holds messages loses them (paho's store is in memory).
+// paho (back-off 1 s doubling up to Config.MaxReconnectInterval), but its
+// publishes fail the same way: paho would resend its in-flight messages
+// from its in-memory store on the reconnect and complete their tokens at
+// the resend, before any acknowledgement, in no particular order, and a
+// restarted broker without persistence has lost the session (a resent
+// PUBREL is acknowledged for a message never released), which paho cannot
+// tell (it does not show the CONNACK's session-present flag on a
+// reconnect). So its store is emptied before each reconnect attempt,
+// publishes in flight at a loss or issued while it is not connected fail
+// with [ErrConnectionLost], and the caller retries them. The broker-side
+// session (subscriptions, messages queued for the client) is kept as MQTT
+// provides. A QoS 2 message in flight at the loss may then be released
+// twice, as on a clean connection; a lost message id stays taken in paho
+// until the session is closed (at most the publishes in flight per loss).
 //
 // After any reconnect every subscription is made again, by the completer
 // in order with the session's own operations, because paho does not show

@@ -1,8 +1,7 @@
 package paho
 
 import (
-	"errors"
-	"net"
+	"fmt"
 	"sync"
 )
 
@@ -103,19 +102,20 @@ func drive(q *fifo[op], e engine, abort, stop <-chan struct{}, errAbort error) {
 		for head < len(pending) {
 			o := &pending[head]
 			if o.err == nil && o.tok != nil && !isDone(o.tok) {
-				if !aborted {
+				switch {
+				case o.keep && e.connections().lostSince(o.conn):
+					// A persistent session's publish whose connection
+					// was lost: paho would complete its token when it
+					// resends it, before any acknowledgement; fail it
+					// now and ignore the token.
+					o.err = fmt.Errorf("paho: publish: %w", ErrConnectionLost)
+				case !aborted:
+				default:
+					o.err = errAbort
+				}
+				if o.err == nil {
 					break
 				}
-				o.err = errAbort
-			}
-			if o.kind == opPublish && o.keep && o.err == nil && o.tok != nil && stored(o.tok.Error()) {
-				// A persistent session (CleanSession=false): paho failed
-				// the token but keeps the message and sends it again on
-				// the next connection, to the broker's session: wait for
-				// that, as for a publish issued while reconnecting. Clean
-				// connections fail it instead (ErrConnectionLost).
-				o.tok = e.connections().after(o.conn)
-				continue
 			}
 			head++
 			if e.complete(o) {
@@ -148,22 +148,31 @@ func drive(q *fifo[op], e engine, abort, stop <-chan struct{}, errAbort error) {
 	}
 }
 
-// stored reports whether a QoS 1 or 2 publish token failed writing to a
-// connection that is gone (paho fails the token, but the message is in its
-// store and is sent again when it has reconnected), rather than being
-// refused before it was stored (not connected, no message id).
-func stored(err error) bool {
-	var oe *net.OpError
-	return err != nil && (errors.Is(err, net.ErrClosed) || errors.As(err, &oe))
-}
-
 // connCounter counts the connections a paho client made (its OnConnect
 // calls), so that an operation can wait for the next one.
 type connCounter struct {
 	mu      sync.Mutex
 	n       uint64
+	losses  uint64 // persistent sessions: reconnects begun (paho's OnReconnecting)
 	waiters []waitToken
 }
+
+// lost counts the loss of a connection (before paho reconnects).
+func (c *connCounter) lost() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.losses++
+}
+
+// lossCount returns the number of losses so far.
+func (c *connCounter) lossCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.losses
+}
+
+// lostSince reports whether a loss was counted after n.
+func (c *connCounter) lostSince(n uint64) bool { return c.lossCount() != n }
 
 // count returns the number of connections so far.
 func (c *connCounter) count() uint64 {
@@ -181,19 +190,6 @@ func (c *connCounter) connected() {
 		close(w)
 	}
 	c.waiters = nil
-}
-
-// after returns a token done once more than n connections were made.
-func (c *connCounter) after(n uint64) token {
-	w := make(waitToken)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n > n {
-		close(w)
-	} else {
-		c.waiters = append(c.waiters, w)
-	}
-	return w
 }
 
 // waitToken is done when closed; it never fails.

@@ -35,7 +35,8 @@ type tsession struct {
 	closed    atomic.Bool // Close issued: no more deliveries or operations
 	connected atomic.Bool // the first connection was made
 	conns     connCounter
-	gen       atomic.Uint64 // clean session: connection losses handled (see opLost)
+	gen       atomic.Uint64     // clean session: connection losses handled (see opLost)
+	store     *mqtt.MemoryStore // paho's store; a persistent session's is emptied before a reconnect
 
 	// Reconnecting a clean session (paho's auto-reconnect is off for it).
 	rmu   sync.Mutex
@@ -65,7 +66,10 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 	}
 	s.log = u.log.With().Str("client_id", s.id).Logger()
 	s.user, s.pass = u.cfg.credentials(info.ClientID, info.Username, info.Password)
+	s.store = mqtt.NewMemoryStore()
 	s.cl = mqtt.NewClient(u.clientOptions(s.id, s.user, s.pass, !info.CleanSession).
+		SetStore(s.store).
+		SetReconnectingHandler(s.onReconnecting).
 		SetCleanSession(info.CleanSession).
 		SetKeepAlive(u.cfg.sessionKeepAlive(info.KeepAlive)).
 		SetConnectRetry(false).
@@ -164,7 +168,15 @@ func (s *tsession) issue(o *op) {
 			return
 		}
 		o.keep = !s.info.CleanSession
-		o.conn = s.conns.count()
+		if o.keep && o.msg.QoS > 0 {
+			// Counted before the check: a loss after it fails the publish.
+			o.conn = s.conns.lossCount()
+			if !s.cl.IsConnectionOpen() {
+				o.err = fmt.Errorf("paho: publish %q: %w", o.msg.Topic, ErrConnectionLost)
+				o.msg = bridge.Message{}
+				return
+			}
+		}
 		o.tok = s.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
 		if o.msg.QoS == 0 { // done once handed over; report an immediate failure
 			if isDone(o.tok) {
@@ -197,19 +209,24 @@ func (s *tsession) complete(o *op) bool {
 	case opOpen:
 		return s.opened(o)
 	case opPublish:
-		if s.info.CleanSession {
-			o.done.Err(o.lostResult())
-		} else {
-			o.done.Err(o.result())
+		err := o.lostResult()
+		if err == nil && o.keep && o.tok != nil && s.conns.lostSince(o.conn) {
+			// paho completes the token of a message it resends after a
+			// reconnect before any acknowledgement.
+			err = fmt.Errorf("paho: publish: %w", ErrConnectionLost)
 		}
+		o.done.Err(err)
 	case opUnsubscribe:
 		o.done.Err(o.result())
 	case opLost:
 		// Every operation pushed before this one has completed (failed),
 		// so the caller has seen those failures: later publishes may go
-		// on the next connection.
-		s.gen.Add(1)
-		s.startReconnect()
+		// on the next connection. (A persistent session's opLost only
+		// woke the completer; paho reconnects it.)
+		if s.info.CleanSession {
+			s.gen.Add(1)
+			s.startReconnect()
+		}
 	case opSubscribe:
 		g, err := s.subscribed(o)
 		o.done.Sub(g, err)
@@ -369,6 +386,18 @@ func (s *tsession) onLost(_ mqtt.Client, err error) {
 	if s.info.CleanSession && !s.closed.Load() {
 		s.q.push(op{kind: opLost})
 	}
+}
+
+// onReconnecting runs on paho's reconnect goroutine of a persistent
+// session before each attempt, before paho resends what its store holds:
+// the store is emptied, so paho resends nothing (it would complete the
+// tokens at the resend, before any acknowledgement, and in no particular
+// order), and the completer fails the publishes in flight with
+// ErrConnectionLost (see drive) for the caller to retry in order.
+func (s *tsession) onReconnecting(mqtt.Client, *mqtt.ClientOptions) {
+	s.conns.lost()
+	s.store.Reset()
+	s.q.push(op{kind: opLost})
 }
 
 // startReconnect starts the reconnect loop of a clean session, unless it
