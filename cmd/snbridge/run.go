@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -53,6 +56,7 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger, extra ...fu
 	stats = append(stats, statsSource{Msg: "embedded broker stats", Snapshot: func() any {
 		return struct{ PendingDropped uint64 }{broker.Dropped()}
 	}})
+	status := newStatusGate(broker.Server())
 	parts := append([]func(context.Context) error{broker.Run}, runners...)
 	parts = append(parts, extra...)
 	var up bridge.Upstream = broker
@@ -70,7 +74,7 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger, extra ...fu
 		if p.Failover == nil {
 			parts = append(parts, remote.Run)
 		} else {
-			f, sp, err := newFailover(p.Failover, remote, broker)
+			f, sp, err := newFailover(p.Failover, remote, broker, status)
 			if err != nil {
 				closeAll(conns)
 				return err
@@ -100,7 +104,8 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger, extra ...fu
 		g.Go(func() error { return run(ctx) })
 	}
 	select {
-	case <-broker.Started(): // the local MQTT listener is bound
+	case <-broker.Started(): // the local MQTT listener is bound, the store loaded
+		status.open()
 	case <-ctx.Done(): // a part failed (or a signal came); Wait says which
 		err := g.Wait()
 		logAllStats(log, stats)
@@ -118,7 +123,7 @@ func run(ctx context.Context, cfg config.Config, log zerolog.Logger, extra ...fu
 // broker (primary) and the embedded one (fallback); the caller runs the
 // failover (which runs the spool and the remote upstream) and closes the
 // spool after that Run has returned.
-func newFailover(fp *failoverPlan, remote *paho.Upstream, broker *embedded.Broker) (*failover.Failover, *spool.Spool, error) {
+func newFailover(fp *failoverPlan, remote *paho.Upstream, broker *embedded.Broker, gate *statusGate) (*failover.Failover, *spool.Spool, error) {
 	sp, err := spool.Open(fp.Spool)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fallback spool: %w", err)
@@ -130,7 +135,7 @@ func newFailover(fp *failoverPlan, remote *paho.Upstream, broker *embedded.Broke
 	}
 	fc := fp.Failover
 	fc.Primary, fc.Fallback, fc.Health, fc.Spool = remote, broker, probe, sp
-	fc.Status = broker.Server() // may publish on $SYS
+	fc.Status = gate // the server may publish on $SYS; gate holds it until started
 	f, err := failover.New(fc)
 	if err != nil {
 		_ = sp.Close()
@@ -184,4 +189,57 @@ func closeAll(conns []transport.Conn) {
 	for _, c := range conns {
 		_ = c.Close()
 	}
+}
+
+// statusGate holds the failover's status publications until the embedded
+// broker has started: mochi loads its stored retained messages while it
+// starts, and that load would put an older status back over a newer one
+// (the retained status read "down" while the upstream was up). Until then
+// it keeps the latest payload per topic and publishes it at open.
+type statusGate struct {
+	srv *mqtt.Server
+
+	mu      sync.Mutex
+	started bool
+	pending map[string]statusMsg
+	order   []string // topics in first-publication order
+}
+
+type statusMsg struct {
+	payload []byte
+	retain  bool
+	qos     byte
+}
+
+func newStatusGate(srv *mqtt.Server) *statusGate {
+	return &statusGate{srv: srv, pending: make(map[string]statusMsg)}
+}
+
+// Publish implements failover.StatusPublisher.
+func (g *statusGate) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started {
+		return g.srv.Publish(topic, payload, retain, qos)
+	}
+	if _, ok := g.pending[topic]; !ok {
+		g.order = append(g.order, topic)
+	}
+	g.pending[topic] = statusMsg{bytes.Clone(payload), retain, qos}
+	return nil
+}
+
+// open publishes what was held and lets later publications through.
+func (g *statusGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started {
+		return
+	}
+	g.started = true
+	for _, t := range g.order {
+		m := g.pending[t]
+		_ = g.srv.Publish(t, m.payload, m.retain, m.qos) // the failover logs state changes itself
+	}
+	g.pending, g.order = nil, nil
 }
