@@ -17,10 +17,12 @@ import (
 // aggregator is the shared connection of aggregating mode, its table of
 // reference-counted subscriptions and its completer goroutine.
 type aggregator struct {
-	u   *Upstream
-	cl  mqtt.Client
-	q   *fifo[op]
-	log zerolog.Logger
+	u  *Upstream
+	cl mqtt.Client
+	// direct is cl, for QoS 0 publishes written without paho.
+	direct *directClient
+	q      *fifo[op]
+	log    zerolog.Logger
 
 	mu        sync.Mutex
 	filters   map[string]*afilter
@@ -107,13 +109,14 @@ func newAggregator(u *Upstream) *aggregator {
 	}
 	id := u.cfg.ClientIDPrefix + u.cfg.AggregatorClientID
 	a.log = u.log.With().Str("client_id", id).Logger()
-	a.cl = mqtt.NewClient(u.clientOptions(id, u.cfg.Username, u.cfg.Password, false).
+	a.direct = newDirectClient(u.clientOptions(id, u.cfg.Username, u.cfg.Password, false).
 		SetCleanSession(true).
 		SetKeepAlive(u.cfg.KeepAlive).
 		SetConnectRetry(false). // run retries itself, interruptibly
 		SetDefaultPublishHandler(a.onMessage).
 		SetOnConnectHandler(a.onConnect).
 		SetConnectionLostHandler(a.onLost))
+	a.cl = a.direct
 	return a
 }
 
@@ -243,6 +246,11 @@ func (a *aggregator) issue(o *op) {
 			// before it yet, so it must not overtake them on the next
 			// connection.
 			o.err = fmt.Errorf("paho: publish %q: %w", o.msg.Topic, ErrConnectionLost)
+			o.msg = bridge.Message{}
+			return
+		}
+		if sent, err := a.direct.publish0(o.msg); sent {
+			o.err = lost(err)
 			o.msg = bridge.Message{}
 			return
 		}

@@ -63,6 +63,7 @@ type coalescingConn struct {
 	writing bool      // the flusher holds bytes it is writing
 	err     error     // sticky failure of the wrapped conn
 	closed  bool
+	wrote   bool          // a Write came (paho's CONNECT is the first)
 	wdl     time.Time     // Write's deadline for room; zero: none
 	done    chan struct{} // the flusher has returned
 
@@ -115,10 +116,57 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	}
 	wake := len(c.buf) == 0 && !c.writing
 	c.buf = append(c.buf, p...)
+	c.wrote = true
 	if wake {
 		c.ready.Signal()
 	}
 	return len(p), nil
+}
+
+// writePublish0 appends an MQTT QoS 0 PUBLISH packet of topic and payload
+// [MQTT 3.1.1 §3.3] without allocating. sent false: the connection has
+// not had its first Write (paho's CONNECT), or the buffer is full (paho
+// waits for room, this does not), so nothing was written. sent true with
+// an error: the connection failed or was closed.
+func (c *coalescingConn) writePublish0(topic string, payload []byte, retain bool) (sent bool, err error) {
+	rem := 2 + len(topic) + len(payload)
+	if len(topic) > 0xffff || rem > 268435455 {
+		return false, nil // paho's problem to report
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.err != nil:
+		return true, c.err
+	case c.closed:
+		return true, net.ErrClosed
+	case !c.wrote || (len(c.buf) > 0 && len(c.buf)+rem+5 > c.max):
+		return false, nil
+	}
+	wake := len(c.buf) == 0 && !c.writing
+	h := byte(0x30) // PUBLISH, DUP 0, QoS 0
+	if retain {
+		h |= 0x01
+	}
+	b := append(c.buf, h)
+	for { // remaining length [MQTT 3.1.1 §2.2.3]
+		d := byte(rem % 128)
+		rem /= 128
+		if rem > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if rem == 0 {
+			break
+		}
+	}
+	b = append(b, byte(len(topic)>>8), byte(len(topic)))
+	b = append(b, topic...)
+	c.buf = append(b, payload...)
+	if wake {
+		c.ready.Signal()
+	}
+	return true, nil
 }
 
 // wakeWriters wakes the Writes waiting for room, to look at their

@@ -93,7 +93,8 @@
 // or the shared connection (aggregating) has one completer goroutine that
 // issues the operations to paho in order (paho's Publish can block on a
 // full connection) and calls their completions in issue order as paho's
-// tokens finish; QoS 0 publishes complete once handed to paho. Messages
+// tokens finish; QoS 0 publishes complete once handed to paho (or written
+// to the connection's buffer, see Writes). Messages
 // are handed to deliver on paho's router goroutine of the connection
 // (SetOrderMatters(true): our handler only hands the message on, so
 // nothing blocks, the broker's order is kept and paho starts no goroutine
@@ -104,6 +105,17 @@
 // session (deliver must not block). Every goroutine we start
 // is waited for by Run. paho's own reconnect loop may outlive Run by up to
 // one back-off step (it sleeps without a way to stop it).
+//
+// Writes: every connection paho opens (tcp and tls) is wrapped so that
+// packets written in quick succession leave in one write(2) (and one TLS
+// record): one flusher goroutine per connection writes out what
+// accumulated, with no timer, in a buffer bounded at 256 KiB (beyond it
+// paho's writer waits). QoS 0 publishes are encoded straight into that
+// buffer, skipping paho's tokens and writer goroutine, whenever the
+// latest packet handed to paho is already written (so nothing is
+// overtaken); otherwise, and before the connection is up, they go
+// through paho. A QoS 0 publish completes once in that buffer, as it did
+// once handed to paho: the bytes of a connection that breaks are lost.
 //
 // Buffers: a published payload must not be modified until its completion;
 // a delivered payload is the receiver's (paho allocates one per message;

@@ -26,6 +26,7 @@ type tsession struct {
 	user    string
 	pass    string
 	cl      mqtt.Client
+	direct  *directClient // cl, for QoS 0 publishes written without paho
 	deliver func(bridge.Message)
 	log     zerolog.Logger
 	q       *fifo[op]
@@ -67,7 +68,7 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 	s.log = u.log.With().Str("client_id", s.id).Logger()
 	s.user, s.pass = u.cfg.credentials(info.ClientID, info.Username, info.Password)
 	s.store = mqtt.NewMemoryStore()
-	s.cl = mqtt.NewClient(u.clientOptions(s.id, s.user, s.pass, !info.CleanSession).
+	s.direct = newDirectClient(u.clientOptions(s.id, s.user, s.pass, !info.CleanSession).
 		SetStore(s.store).
 		SetReconnectingHandler(s.onReconnecting).
 		SetCleanSession(info.CleanSession).
@@ -76,6 +77,7 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(s.onLost))
+	s.cl = s.direct
 
 	u.mu.Lock()
 	if u.stopped {
@@ -176,6 +178,14 @@ func (s *tsession) issue(o *op) {
 				o.msg = bridge.Message{}
 				return
 			}
+		}
+		if sent, err := s.direct.publish0(o.msg); sent {
+			o.err = err
+			if s.info.CleanSession {
+				o.err = lost(err)
+			}
+			o.msg = bridge.Message{}
+			return
 		}
 		o.tok = s.cl.Publish(o.msg.Topic, o.msg.QoS, o.msg.Retain, o.msg.Payload)
 		if o.msg.QoS == 0 { // done once handed over; report an immediate failure
