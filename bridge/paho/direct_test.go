@@ -144,3 +144,38 @@ func directSent(u *Upstream) uint64 {
 	}
 	return n
 }
+
+// Over tls:// the direct path writes into the coalescing conn above the
+// tls.Conn: the messages arrive whole and in order.
+func TestDirectPublishTLS(t *testing.T) {
+	f := bridgetest.WriteTLSFiles(t, "broker.test")
+	m := bridgetest.StartMosquittoWith(t, bridgetest.Options{Listener: f.MosquittoListener(true), Scheme: "tls"})
+	forModes(t, func(t *testing.T, mode Mode) {
+		u := newUpstream(t, Config{URL: m.URL(), Mode: mode, CAFile: f.CAFile, CertFile: f.ClientCert, KeyFile: f.ClientKey})
+		s := upstreamtest.Open(t, u, info("direct-tls-"+mode.String(), true))
+		s.MustSubscribe("direct/tls/"+mode.String(), 0) // the echo shows the broker decoded them
+		const n = 300
+		var dones []<-chan error
+		for i := range n {
+			dones = append(dones, s.PublishAsync(bridge.Message{Topic: "direct/tls/" + mode.String(), Payload: fmt.Appendf(nil, "%d", i)}))
+		}
+		for i, d := range dones {
+			select {
+			case err := <-d:
+				if err != nil {
+					t.Fatalf("publish %d: %v", i, err)
+				}
+			case <-time.After(timeout):
+				t.Fatalf("publish %d: no completion", i)
+			}
+		}
+		for i := range n {
+			if got := s.Recv(timeout); string(got.Payload) != fmt.Sprint(i) {
+				t.Fatalf("got %q, want %d", got.Payload, i)
+			}
+		}
+		if directSent(u) == 0 {
+			t.Fatal("no QoS 0 publish took the direct path over tls")
+		}
+	})
+}
