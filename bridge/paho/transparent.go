@@ -36,7 +36,7 @@ type tsession struct {
 	closed    atomic.Bool // Close issued: no more deliveries or operations
 	connected atomic.Bool // the first connection was made
 	conns     connCounter
-	gen       atomic.Uint64     // clean session: connection losses handled (see opLost)
+	gen       atomic.Uint64     // connection losses handled (see opLost)
 	store     *mqtt.MemoryStore // paho's store; a persistent session's is emptied before a reconnect
 
 	// Reconnecting a clean session (paho's auto-reconnect is off for it).
@@ -68,7 +68,10 @@ func (u *Upstream) openTransparent(info bridge.ClientInfo, deliver func(bridge.M
 	s.log = u.log.With().Str("client_id", s.id).Logger()
 	s.user, s.pass = u.cfg.credentials(info.ClientID, info.Username, info.Password)
 	s.store = mqtt.NewMemoryStore()
-	s.direct = newDirectClient(u.clientOptions(s.id, s.user, s.pass, !info.CleanSession).
+	// paho's auto-reconnect is off for every session: the completer
+	// reconnects once the failures of everything pushed before the loss
+	// have been reported, so that no later publish overtakes them.
+	s.direct = newDirectClient(u.clientOptions(s.id, s.user, s.pass, false).
 		SetStore(s.store).
 		SetReconnectingHandler(s.onReconnecting).
 		SetCleanSession(info.CleanSession).
@@ -160,7 +163,7 @@ func (s *tsession) issue(o *op) {
 	case opOpen:
 		o.tok = s.cl.Connect()
 	case opPublish:
-		if s.info.CleanSession && o.gen != s.gen.Load() {
+		if o.gen != s.gen.Load() {
 			// Pushed before a loss of the connection was handled: its
 			// caller may not have seen the failures of the publishes
 			// before it yet, so it must not overtake them on the next
@@ -231,12 +234,9 @@ func (s *tsession) complete(o *op) bool {
 	case opLost:
 		// Every operation pushed before this one has completed (failed),
 		// so the caller has seen those failures: later publishes may go
-		// on the next connection. (A persistent session's opLost only
-		// woke the completer; paho reconnects it.)
-		if s.info.CleanSession {
-			s.gen.Add(1)
-			s.startReconnect()
-		}
+		// on the next connection.
+		s.gen.Add(1)
+		s.startReconnect()
 	case opSubscribe:
 		g, err := s.subscribed(o)
 		o.done.Sub(g, err)
@@ -393,7 +393,12 @@ func (s *tsession) resubscribe() {
 // which resends its in-flight messages to the broker's session.
 func (s *tsession) onLost(_ mqtt.Client, err error) {
 	s.log.Warn().Err(err).Msg("upstream session lost, reconnecting")
-	if s.info.CleanSession && !s.closed.Load() {
+	if !s.info.CleanSession {
+		// paho keeps a persistent session's tokens pending for a resend;
+		// the completer fails the publishes in flight instead (see drive).
+		s.conns.lost()
+	}
+	if !s.closed.Load() {
 		s.q.push(op{kind: opLost})
 	}
 }
@@ -436,6 +441,12 @@ func (s *tsession) reconnect(done chan struct{}) {
 	}()
 	backoff := min(time.Second, s.u.cfg.MaxReconnectInterval)
 	for {
+		if !s.info.CleanSession {
+			// paho would resend what its store holds, in no particular
+			// order and completing nothing: those publishes were failed
+			// and are retried by the caller. The broker keeps the session.
+			s.store.Reset()
+		}
 		tok := s.cl.Connect()
 		tok.Wait()
 		if tok.Error() == nil {
