@@ -79,19 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.Var(&o.keepAlive, "k", "keep-alive of the clients (connections: also the sleep duration)")
 	fs.BoolVar(&o.sleepClients, "sleep-clients", false, "connections: send every client to sleep after CONNECT")
 	fs.Var(&o.timeout, "W", "wait at most this long for each answer of the gateway")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: mqttsn-bench [--scenario publish|connections|fanout] [options]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK
-		}
-		return nil, exitUsage
-	}
-	if err := o.check(fs); err != nil {
-		fmt.Fprintf(stderr, "mqttsn-bench: %v\n", err)
-		return nil, exitUsage
+	if code, ok := cli.ParseArgs(fs, args, "mqttsn-bench", "mqttsn-bench [--scenario publish|connections|fanout] [options]",
+		func() error { return o.check(fs) }, stderr); !ok {
+		return nil, code
 	}
 	return o, -1
 }

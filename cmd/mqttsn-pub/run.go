@@ -69,19 +69,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.BoolVar(&o.willRetain, "will-retain", false, "retain the will")
 	fs.IntVar(&o.repeat, "repeat", 1, "send the message(s) `N` times")
 	fs.Var(&o.repeatDelay, "repeat-delay", "wait this many `seconds` between repeats")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: mqttsn-pub {-t topic | -T id} {-m msg | -f file | -s | -l | -n} [options]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK
-		}
-		return nil, exitUsage
-	}
-	if err := o.check(fs); err != nil {
-		fmt.Fprintf(stderr, "mqttsn-pub: %v\n", err)
-		return nil, exitUsage
+	if code, ok := cli.ParseArgs(fs, args, "mqttsn-pub", "mqttsn-pub {-t topic | -T id} {-m msg | -f file | -s | -l | -n} [options]",
+		func() error { return o.check(fs) }, stderr); !ok {
+		return nil, code
 	}
 	return o, -1
 }

@@ -73,19 +73,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVar(&o.format, "F", "", "output `format`: %t topic, %p payload, %x payload in hex, %q QoS, %r retain, %i topic id, %m msg id, %l length, %% a %; \\n \\t escapes")
 	fs.Var(&o.sleep, "sleep", "act as a sleeping client: DISCONNECT with this `duration` after subscribing, wake with PINGREQ")
 	fs.Var(&o.wakeEvery, "wake-every", "with --sleep, wake up this often (`duration`; default half the sleep duration)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: mqttsn-sub {-t filter | -T id}... [options]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK
-		}
-		return nil, exitUsage
-	}
-	if err := o.check(fs); err != nil {
-		fmt.Fprintf(stderr, "mqttsn-sub: %v\n", err)
-		return nil, exitUsage
+	if code, ok := cli.ParseArgs(fs, args, "mqttsn-sub", "mqttsn-sub {-t filter | -T id}... [options]",
+		func() error { return o.check(fs) }, stderr); !ok {
+		return nil, code
 	}
 	return o, -1
 }

@@ -237,3 +237,32 @@ func ParseQoS(q int, allowMinus1 bool) (mqttsn.QoS, error) {
 	}
 	return 0, fmt.Errorf("-q %d: QoS is 0, 1 or 2", q)
 }
+
+// Exit statuses shared by the tools: 0 success, 2 bad usage (as
+// mosquitto_pub and mosquitto_sub).
+const (
+	ExitOK    = 0
+	ExitUsage = 2
+)
+
+// ParseArgs parses args into fs with usage as the first line of --help,
+// then runs check. ok is true when the command is to go on; otherwise
+// code is its exit status (ExitOK for --help, ExitUsage for a bad flag or
+// a failed check, which is printed as "name: err" on stderr).
+func ParseArgs(fs *flag.FlagSet, args []string, name, usage string, check func() error, stderr io.Writer) (code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n", usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK, false
+		}
+		return ExitUsage, false
+	}
+	if err := check(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ExitUsage, false
+	}
+	return 0, true
+}
